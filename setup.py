@@ -1,0 +1,48 @@
+"""tb_nnvis: TensorBoard dashboards that show what a Keras 3 network does inside."""
+import os
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def frontend_files():
+    """The browser code ships inside the package as tb_nnvis/frontend/** (see tb_nnvis/plugins/_server.py)."""
+    out = []
+    for root, _, files in os.walk(os.path.join(HERE, "frontend")):
+        for f in files:
+            out.append(os.path.relpath(os.path.join(root, f), HERE))
+    return out
+
+
+PLUGINS = {
+    "nnvis_activations": "tb_nnvis.plugins.loader:ActivationsLoader",
+}
+
+setup(
+    name="tb_nnvis",
+    version="0.1.0",
+    description="TensorBoard dashboards for activations, feature visualization, LRP relevance and RNN cells",
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read()
+    if os.path.exists(os.path.join(HERE, "README.md")) else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tb_nnvis", "tb_nnvis.*"]),
+    # `frontend/` lives at the top of the repository; it is installed as package data under tb_nnvis/frontend.
+    package_dir={"tb_nnvis": "tb_nnvis", "tb_nnvis.frontend": "frontend"},
+    package_data={"tb_nnvis.frontend": [os.path.relpath(p, "frontend") for p in frontend_files()]},
+    install_requires=[
+        "numpy>=1.24",
+        "protobuf>=3.20",
+        "werkzeug>=2.0",
+        "tensorboard>=2.16",
+    ],
+    extras_require={
+        "tf": ["tensorflow-cpu>=2.16; platform_machine!='arm64'", "keras>=3.0"],
+        "demo": ["tensorflow-cpu>=2.16", "keras>=3.0"],
+        "test": ["tensorflow-cpu>=2.16", "keras>=3.0", "pytest>=7", "playwright>=1.40", "scikit-learn>=1.3"],
+    },
+    entry_points={
+        "tensorboard_plugins": [f"{name} = {target}" for name, target in PLUGINS.items()],
+    },
+)
