@@ -1,0 +1,176 @@
+"""Outputs of chosen layers of any Keras 3 model, in one forward pass.
+
+A layer is addressed by its *path*: its name, prefixed by the names of the models it is nested in
+(``"mobilenetv2_1.00_224/block_1_expand"``), and suffixed with ``:k`` for the k-th call of a shared
+layer (``"shared_dense:1"``; the first call has no suffix). :func:`tap_model` builds one
+``keras.Model`` from the model's inputs to all chosen outputs, reusing the model's weights, so
+Sequential, Functional, nested and shared layers all cost a single forward pass.
+
+Example:
+
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, name="conv"),
+...                           keras.layers.Flatten(), keras.layers.Dense(2, name="out")])
+>>> [t.path for t in list_taps(model)]
+['conv', 'out']
+>>> taps = tap_model(model, ["conv"])
+>>> outputs = taps(np.zeros((2, 8, 8, 1), "float32"))
+>>> tuple(outputs["conv"].shape)
+(2, 6, 6, 4)
+"""
+from typing import NamedTuple
+
+import keras
+
+# Layers whose output adds nothing to look at: identity at inference, or a reshuffle of its input.
+_SKIP = (
+    keras.layers.InputLayer,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.Permute,
+    keras.layers.RepeatVector,
+)
+
+
+class Tap(NamedTuple):
+    """One layer call that can be tapped: its path, the layer, and the rank of its output."""
+
+    path: str
+    layer: object
+    rank: int
+
+
+def _graph(model):
+    """The functional graph behind a model (a Sequential keeps one once it is built)."""
+    if isinstance(model, keras.Sequential):
+        if not model.built or getattr(model, "_functional", None) is None:
+            raise ValueError(
+                f"Sequential model {model.name!r} has no known input shape yet: start it with "
+                "keras.Input(shape) or call model.build(input_shape) before tapping its layers.")
+        return model._functional
+    return model
+
+
+def _calls(graph, layer):
+    """The nodes at which ``layer`` is called inside ``graph``, in call order."""
+    # Keras keys a graph's nodes as "<id of the layer>_ib-<index of the call>".
+    return [node for i, node in enumerate(layer._inbound_nodes) if f"{id(layer)}_ib-{i}" in graph._nodes]
+
+
+def _first_output(node):
+    tensors = node.output_tensors
+    return tensors[0] if tensors else None
+
+
+def list_taps(model, include_all=False):
+    """Every layer call of ``model`` (nested models expanded) whose output can be shown, in model order.
+
+    By default skips inputs, dropout and noise layers, and reshapes (their output repeats another's),
+    and outputs without a unit axis (rank < 2). ``include_all=True`` keeps them.
+    """
+    out = []
+    _walk(model, "", out, include_all)
+    return out
+
+
+def _walk(model, prefix, out, include_all):
+    graph = _graph(model)
+    for layer in graph.operations:
+        for k, node in enumerate(_calls(graph, layer)):
+            suffix = f":{k}" if k else ""
+            if isinstance(layer, keras.Model):
+                # A nested model: its own layers are the taps (its output is its last layer's).
+                _walk(layer, f"{prefix}{layer.name}{suffix}/", out, include_all)
+                continue
+            tensor = _first_output(node)
+            rank = len(tensor.shape) if tensor is not None else 0
+            if include_all or (rank >= 2 and not isinstance(layer, _SKIP)):
+                out.append(Tap(prefix + layer.name + suffix, layer, rank))
+
+
+def resolve(model, layers=None):
+    """Paths of the taps named by ``layers``: None (all default taps), or names, paths or layer objects.
+
+    A plain layer name also finds a layer inside a nested model when only one layer has that name.
+    Raises ValueError naming what is available when a layer is not found.
+    """
+    taps = list_taps(model, include_all=layers is not None)
+    if layers is None:
+        return [t.path for t in taps]
+    if isinstance(layers, (str, keras.layers.Layer)):
+        layers = [layers]
+    by_path = {t.path: t for t in taps}
+    paths = []
+    for want in layers:
+        if isinstance(want, keras.layers.Layer):
+            found = [t.path for t in taps if t.layer is want]
+        elif want in by_path:
+            found = [want]
+        else:
+            found = [t.path for t in taps if t.path.rsplit("/", 1)[-1].split(":")[0] == want]
+        if not found:
+            names = ", ".join(t.path for t in taps[:30]) + (" ..." if len(taps) > 30 else "")
+            raise ValueError(f"no layer {want!r} in model {model.name!r}; layers are: {names}")
+        if isinstance(want, str) and want not in by_path and len({p.split(":")[0] for p in found}) > 1:
+            raise ValueError(f"layer name {want!r} is ambiguous in model {model.name!r}: "
+                             f"use one of the paths {found}")
+        paths.extend(p for p in found if p not in paths)
+    return paths
+
+
+def _symbolic(model, wanted, prefix=""):
+    """KerasTensors, in ``model``'s own graph, for the wanted paths under ``prefix``."""
+    graph = _graph(model)
+    found = {}
+    for layer in graph.operations:
+        for k, node in enumerate(_calls(graph, layer)):
+            path = prefix + layer.name + (f":{k}" if k else "")
+            if isinstance(layer, keras.Model):
+                inner = [w for w in wanted if w.startswith(path + "/")]
+                if not inner:
+                    continue
+                inner_tensors = _symbolic(layer, inner, path + "/")
+                # Re-call a model of the nested taps on this call's inputs: the result lives in our graph.
+                sub = keras.Model(_graph(layer).inputs, [inner_tensors[w] for w in inner])
+                args = node.arguments.args
+                outs = sub(args[0] if len(args) == 1 else list(args))
+                outs = outs if isinstance(outs, (list, tuple)) else [outs]
+                found.update(zip(inner, outs))
+            elif path in wanted:
+                found[path] = _first_output(node)
+    return found
+
+
+class TapModel:
+    """Calls ``model`` once and returns ``{path: output}`` for the chosen layers.
+
+    Built by :func:`tap_model`. The forward pass runs in inference mode inside one cached
+    ``tf.function``.
+    """
+
+    def __init__(self, model, paths):
+        import tensorflow as tf
+
+        self.paths = list(paths)
+        tensors = _symbolic(model, set(self.paths))
+        graph = _graph(model)
+        inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs  # a list of one warns on call
+        self.model = keras.Model(inputs, [tensors[p] for p in self.paths])
+        self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, x):
+        outs = self._call(x)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        return dict(zip(self.paths, outs))
+
+
+def tap_model(model, layers=None):
+    """A :class:`TapModel` for the layers named by ``layers`` (see :func:`resolve`)."""
+    return TapModel(model, resolve(model, layers))

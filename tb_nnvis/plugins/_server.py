@@ -1,0 +1,150 @@
+"""Server code every tb_nnvis plugin shares: parameters, errors, JSON/PNG responses, static files.
+
+A route is a method ``(self, request) -> (payload, content_type)`` wrapped by :func:`route`; it raises
+:class:`HttpError` for bad input, and the wrapper turns that into a 4xx JSON ``{"error": message}``.
+Anything unexpected becomes a 500 with a one-line message (logged with its traceback on the
+server), so the browser never sees a stack trace.
+"""
+import functools
+import json
+import logging
+import math
+import mimetypes
+import os
+import posixpath
+
+import numpy as np
+from werkzeug import wrappers
+
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin  # noqa: F401  (re-exported for the plugins)
+
+logger = logging.getLogger("tb_nnvis")
+
+# TensorBoard's own defaults for how many steps it keeps per time series when no hint is given.
+DEFAULT_SAMPLES = {"blob_sequence": 10, "tensor": 10}
+# Read "everything that was loaded"; the loader has already downsampled to the limit.
+READ_ALL = 1_000_000
+
+
+class HttpError(Exception):
+    """An error for the browser: ``code`` (4xx) and a message that says what to do."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def not_found(message):
+    return HttpError(404, message)
+
+
+def bad_request(message):
+    return HttpError(400, message)
+
+
+def jsonable(obj):
+    """``obj`` with numpy values made plain, and NaN/Inf spelt as the strings JSON can carry."""
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        if math.isnan(v):
+            return "NaN"
+        if math.isinf(v):
+            return "Infinity" if v > 0 else "-Infinity"
+        return v
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
+def route(fn):
+    """Make a WSGI app of a route method that returns ``(payload, content_type)``."""
+
+    @functools.wraps(fn)
+    @wrappers.Request.application
+    def app(self, request):
+        try:
+            payload, content_type = fn(self, request)
+        except HttpError as e:
+            return _error(request, e.code, str(e))
+        except Exception as e:  # noqa: BLE001 - the browser gets a message, the log the traceback
+            logger.exception("tb_nnvis route %s failed", request.path)
+            return _error(request, 500, f"internal error in {request.path}: {type(e).__name__}: {e}")
+        if content_type == "application/json":
+            payload = json.dumps(jsonable(payload), allow_nan=False, separators=(",", ":"))
+        return http_util.Respond(request, payload, content_type)
+
+    return app
+
+
+def _error(request, code, message):
+    body = json.dumps({"error": message})
+    return http_util.Respond(request, body, "application/json", code=code)
+
+
+class Params:
+    """Query parameters of one request, validated with messages that name the parameter."""
+
+    def __init__(self, request):
+        self.args = request.args
+
+    def str(self, name):
+        value = self.args.get(name)
+        if value is None or value == "":
+            raise bad_request(f"missing query parameter {name!r}")
+        return value
+
+    def int(self, name, low=None, high=None, default=None):
+        raw = self.args.get(name)
+        if raw is None or raw == "":
+            if default is not None:
+                return default
+            raise bad_request(f"missing query parameter {name!r}")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise bad_request(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise not_found(f"{name} {value} is out of range [{low}, {high}]")
+        return value
+
+
+def frontend_root():
+    """Where the browser code lives: ``tb_nnvis/frontend`` when installed, ``frontend/`` in a checkout."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(package, "frontend"), os.path.join(os.path.dirname(package), "frontend")):
+        if os.path.isfile(os.path.join(candidate, "shared", "api.js")):
+            return candidate
+    raise RuntimeError(f"tb_nnvis frontend files not found next to {package}; reinstall tb_nnvis")
+
+
+def static_file(relative):
+    """``(bytes, content_type)`` of a frontend file; 404 for anything outside the frontend folder."""
+    root = frontend_root()
+    clean = posixpath.normpath("/" + relative).lstrip("/")
+    if not clean or clean.startswith("..") or "\\" in relative or "\x00" in relative:
+        raise not_found(f"no static file {relative!r}")
+    path = os.path.realpath(os.path.join(root, *clean.split("/")))
+    if not path.startswith(os.path.realpath(root) + os.sep) or not os.path.isfile(path):
+        raise not_found(f"no static file {relative!r}")
+    with open(path, "rb") as f:
+        data = f.read()
+    kind = "text/javascript" if path.endswith(".js") else (mimetypes.guess_type(path)[0] or "application/octet-stream")
+    return data, kind
+
+
+def sample_limit(context_hints, plugin_name, data_class):
+    """How many steps per series TensorBoard keeps for this plugin (the ``--samples_per_plugin`` hint)."""
+    hint = (context_hints or {}).get(plugin_name)
+    return int(hint) if hint else DEFAULT_SAMPLES[data_class]
+
+
+def sample_hint(plugin_name, loaded):
+    return (f"Start TensorBoard with --samples_per_plugin={plugin_name}={max(200, 2 * loaded)} "
+            "to load more steps.")

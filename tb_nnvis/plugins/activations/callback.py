@@ -1,0 +1,142 @@
+"""``ActivationsCallback``: a thin adapter from Keras training events to the activation summaries."""
+import logging
+
+import keras
+import numpy as np
+
+from tb_nnvis.core import taps as taps_lib
+from tb_nnvis.plugins.activations import summary
+
+logger = logging.getLogger("tb_nnvis")
+
+
+class ActivationsCallback(keras.callbacks.Callback):
+    """Write the feature maps of chosen layers for fixed probe inputs while a model trains.
+
+    Every written step holds, for each layer, the maps of every unit for every probe (an 8-bit atlas
+    with per-unit ranges) and per-unit statistics. The probe inputs themselves are written once.
+    Steps are the optimizer's iteration count, so the maps line up with the loss curves; the
+    state before training is written as well (step 0 for a fresh model).
+
+    Args:
+      log_dir: where to write; a directory TensorBoard's ``--logdir`` covers (any ``tf.io.gfile`` path).
+      probes: a few fixed inputs (numpy array, or a list of arrays for multi-input models), e.g.
+        ``x_val[:8]``. Keep it small: the cost is one forward pass of this batch per written step.
+      layers: None for every layer with a spatial or unit axis (nested models expanded), or names,
+        paths (``"mobilenetv2_1.00_224/block_1_expand"``) or layer objects.
+      every_n_epochs: write at the end of every n-th epoch (0 or None: never at epoch ends).
+      every_n_batches: also write every n-th training batch (None: off).
+      max_units: write at most this many units per layer (the first ones); None for all.
+
+    Example:
+
+    >>> import keras, numpy as np, tempfile
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+    ...                           keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> cb = ActivationsCallback(tempfile.mkdtemp(), probes=np.ones((2, 4)), layers=["hidden"])
+    >>> _ = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=1, verbose=0, callbacks=[cb])
+    >>> cb.layer_paths
+    ['hidden']
+    """
+
+    def __init__(self, log_dir, probes, layers=None, every_n_epochs=1, every_n_batches=None, max_units=None):
+        super().__init__()
+        if not isinstance(log_dir, (str, bytes)) and not hasattr(log_dir, "__fspath__"):
+            raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
+        if probes is None:
+            raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
+        self.probes = [np.asarray(p) for p in probes] if isinstance(probes, (list, tuple)) else np.asarray(probes)
+        first = self.probes[0] if isinstance(self.probes, list) else self.probes
+        if first.ndim < 1 or len(first) == 0:
+            raise ValueError(f"probes must be a batch of at least one input, got shape {first.shape}")
+        if len(first) > 64:
+            raise ValueError(f"{len(first)} probes is too many to draw; pass a few (e.g. probes=x_val[:8])")
+        for name, value in (("every_n_epochs", every_n_epochs), ("every_n_batches", every_n_batches),
+                            ("max_units", max_units)):
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+                raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+        self.log_dir = str(log_dir)
+        self.layers = layers
+        self.every_n_epochs = every_n_epochs or 0
+        self.every_n_batches = every_n_batches or 0
+        self.max_units = max_units
+        self.layer_paths = None
+        self.written_steps = []
+        self._taps = None
+        self._writer = None
+        self._failed = set()
+
+    # ---- Keras events -----------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        if not _is_chief():
+            return
+        self.layer_paths = taps_lib.resolve(self.model, self.layers)
+        self._taps = taps_lib.TapModel(self.model, self.layer_paths)
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        step = self._step()
+        with self._writer.as_default():
+            self._guard("probe inputs", lambda: summary.probe_inputs(
+                self.probes[0] if isinstance(self.probes, list) else self.probes, step=step))
+        if step not in self.written_steps:
+            self._write(step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_batches and self._writer is not None:
+            step = self._step()
+            if step % self.every_n_batches == 0:
+                self._write(step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_epochs and self._writer is not None and (epoch + 1) % self.every_n_epochs == 0:
+            self._write(self._step())
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    # ---- writing ----------------------------------------------------------------------------------
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy()) if self.model.optimizer is not None else 0
+
+    def _write(self, step):
+        if step in self.written_steps:
+            return
+        outputs = self._guard("forward pass of the probes", lambda: self._taps(self.probes))
+        if outputs is None:
+            return
+        with self._writer.as_default():
+            for path, value in outputs.items():
+                value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+                if self.max_units is not None:
+                    value = value[..., : self.max_units]
+                self._guard(path, lambda: summary.activations(path, value, step=step))
+        self._writer.flush()
+        self.written_steps.append(step)
+
+    def _guard(self, what, fn):
+        """Run a summary; a failure is a warning (once per layer), never the end of training."""
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - training must go on
+            if what not in self._failed:
+                self._failed.add(what)
+                logger.warning("tb_nnvis: could not write activations of %s (%s: %s); training goes on",
+                               what, type(e).__name__, e)
+            return None
+
+
+def _is_chief():
+    """Under a multi-worker strategy only the chief writes, as TensorBoard expects one writer per run."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())

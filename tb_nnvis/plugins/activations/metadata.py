@@ -1,0 +1,61 @@
+"""What the Activations plugin stores in event files, and how to read it back.
+
+Each tapped layer gives two time series, told apart by ``kind`` in the plugin content (JSON):
+
+- ``maps`` (blob sequence, tag = the layer's path): ``[header JSON, ranges, stats, PNG of probe 0, ...]``.
+  ``header`` holds the canonical shape ``[P, H, W, C]``, the layout and the atlas grid; ``ranges`` is
+  float32 ``[P, C, 3]`` (lo, hi, count of non-finite values) little-endian; ``stats`` is float32
+  ``[C, len(STAT_FIELDS)]``; each PNG is an atlas of :mod:`tb_nnvis.core.images`.
+- ``unit_stats`` (tensor, tag = path + ``STATS_SUFFIX``): float32 ``[C, len(STAT_FIELDS)]``, the same
+  statistics, kept as a tensor because TensorBoard keeps ten times more tensor steps than blob steps,
+  so that the units-over-training view is dense and cheap.
+
+Probe inputs are one ``probe_inputs`` blob sequence per run: ``[header JSON, PNG per probe]``.
+"""
+import json
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "nnvis_activations"
+VERSION = 1
+
+MAPS, UNIT_STATS, PROBE_INPUTS = "maps", "unit_stats", "probe_inputs"
+KINDS = (MAPS, UNIT_STATS, PROBE_INPUTS)
+STATS_SUFFIX = "/_unit_stats"
+PROBE_TAG = "_probe_inputs"
+STAT_FIELDS = ("mean", "std", "min", "max", "frac_active", "nonfinite")
+# Positions of the blobs in a ``maps`` blob sequence.
+HEADER, RANGES, STATS, FIRST_PNG = 0, 1, 2, 3
+
+
+def create_summary_metadata(kind, layer, *, layout=None, shape=None, description=""):
+    """A ``SummaryMetadata`` for one of our series; ``data_class`` is always set, or TensorBoard drops it."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    content = {"version": VERSION, "kind": kind, "layer": layer}
+    if layout is not None:
+        content["layout"] = layout
+    if shape is not None:
+        content["shape"] = [int(s) for s in shape]
+    data_class = (summary_pb2.DATA_CLASS_TENSOR if kind == UNIT_STATS
+                  else summary_pb2.DATA_CLASS_BLOB_SEQUENCE)
+    return summary_pb2.SummaryMetadata(
+        display_name=layer,
+        summary_description=description,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=json.dumps(content).encode("utf-8")),
+        data_class=data_class,
+    )
+
+
+def parse_plugin_metadata(content):
+    """The plugin content as a dict; raises ValueError for data we cannot read (e.g. a newer version)."""
+    try:
+        parsed = json.loads(bytes(content).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"unreadable {PLUGIN_NAME} metadata: {e}") from None
+    if not isinstance(parsed, dict) or parsed.get("kind") not in KINDS:
+        raise ValueError(f"unknown {PLUGIN_NAME} metadata: {parsed!r}")
+    if int(parsed.get("version", 0)) > VERSION:
+        raise ValueError(f"{PLUGIN_NAME} data of version {parsed['version']} needs a newer tb_nnvis")
+    return parsed

@@ -1,0 +1,263 @@
+"""The Activations dashboard's backend: routes that read through TensorBoard's data provider.
+
+Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
+
+- ``/index.js``, ``/static/<path>``: the frontend.
+- ``/tags``: ``{"runs": {run: {layer: {shape, layout, units, probes}}}, "probe_inputs": {run: {count, shape}}}``.
+- ``/steps?run&layer``: loaded steps with wall times, the sampling limit and how to raise it.
+- ``/maps?run&layer&step&probe``: the atlas geometry, each unit's ``[lo, hi]`` and non-finite count
+  for that probe, and the unit statistics at that step.
+- ``/atlas?run&layer&step&probe``: the atlas PNG (see :mod:`tb_nnvis.core.images`).
+- ``/stats?run&layer``: unit statistics at every loaded step, ``[steps][units][fields]``.
+- ``/unit?run&layer&probe&unit``: one unit's range at every loaded step (for the filmstrip).
+- ``/probe?run&index``: a probe input as a PNG.
+"""
+import collections
+import threading
+
+import numpy as np
+from tensorboard import plugin_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+
+from tb_nnvis.plugins import _server
+from tb_nnvis.plugins._server import Params, bad_request, not_found, route
+from tb_nnvis.plugins.activations import encoding, metadata
+
+_JSON, _PNG, _JS = "application/json", "image/png", "text/javascript"
+
+
+class _BlobCache:
+    """A small LRU of decoded blobs: the same header and ranges are read for every view of a step."""
+
+    def __init__(self, size=512):
+        self._items, self._size, self._lock = collections.OrderedDict(), size, threading.Lock()
+
+    def get(self, key, load):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = load()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+class ActivationsPlugin(base_plugin.TBPlugin):
+    """Feature maps of every unit of chosen layers for fixed probe inputs, over training."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._provider = context.data_provider
+        self._hints = context.sampling_hints
+        self._cache = _BlobCache()
+
+    def get_plugin_apps(self):
+        return {
+            "/index.js": self._serve_index,
+            "/static/*": self._serve_static,
+            "/tags": self._serve_tags,
+            "/steps": self._serve_steps,
+            "/maps": self._serve_maps,
+            "/atlas": self._serve_atlas,
+            "/stats": self._serve_stats,
+            "/unit": self._serve_unit,
+            "/probe": self._serve_probe,
+        }
+
+    def is_active(self):
+        return False  # TensorBoard asks the data provider whether our plugin has data
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Activations")
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def _ctx(self, request):
+        return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+    def _series(self, request, kind):
+        """``{run: {layer: (tag, parsed content)}}`` of one kind; unreadable metadata is skipped."""
+        ctx, eid = self._ctx(request)
+        lister = self._provider.list_tensors if kind == metadata.UNIT_STATS else self._provider.list_blob_sequences
+        listing = lister(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+        out = {}
+        for run, tags in listing.items():
+            # Layers are written in model order at each step, so the last write time orders them.
+            for tag, ts in sorted(tags.items(), key=lambda kv: (kv[1].max_wall_time, kv[0])):
+                try:
+                    content = metadata.parse_plugin_metadata(ts.plugin_content)
+                except ValueError as e:
+                    _server.logger.warning("skipping %s/%s: %s", run, tag, e)
+                    continue
+                if content["kind"] == kind:
+                    out.setdefault(run, {})[content.get("layer", tag)] = (tag, content)
+        return out
+
+    def _layer(self, request, kind=metadata.MAPS):
+        params = Params(request)
+        run, layer = params.str("run"), params.str("layer")
+        series = self._series(request, kind)
+        if run not in series:
+            raise not_found(f"no activation data for run {run!r}")
+        if layer not in series[run]:
+            raise not_found(f"no layer {layer!r} in run {run!r}")
+        return params, run, series[run][layer][0]
+
+    def _read_maps(self, request, run, tag):
+        ctx, eid = self._ctx(request)
+        data = self._provider.read_blob_sequences(
+            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        return sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+
+    def _datum_at(self, params, datums, run, layer):
+        step = params.int("step")
+        for d in datums:
+            if d.step == step:
+                return d
+        loaded = ", ".join(str(d.step) for d in datums[:20])
+        raise not_found(f"step {step} of layer {layer!r} in run {run!r} is not loaded (loaded: {loaded})")
+
+    def _blob(self, request, ref):
+        ctx, _ = self._ctx(request)
+        return self._provider.read_blob(ctx, blob_key=ref.blob_key)
+
+    def _decoded(self, request, datum):
+        """``(header, ranges [P, C, 3], stats [C, K])`` of one step, cached."""
+        values = datum.values
+        if len(values) <= metadata.FIRST_PNG:
+            raise bad_request(f"malformed activation data at step {datum.step}: {len(values)} blobs")
+
+        def load():
+            try:
+                header = encoding.decode_header(self._blob(request, values[metadata.HEADER]))
+                shape = [int(s) for s in header["shape"]]
+                ranges = encoding.decode_ranges(self._blob(request, values[metadata.RANGES]), shape)
+                stats = encoding.decode_stats(self._blob(request, values[metadata.STATS]), shape[3])
+            except (ValueError, KeyError, TypeError) as e:
+                raise bad_request(f"malformed activation data at step {datum.step}: {e}") from None
+            if len(values) - metadata.FIRST_PNG != shape[0]:
+                raise bad_request(f"malformed activation data at step {datum.step}: "
+                                  f"{len(values) - metadata.FIRST_PNG} atlases for {shape[0]} probes")
+            return header, ranges, stats
+
+        return self._cache.get(values[metadata.HEADER].blob_key, load)
+
+    # ---- routes --------------------------------------------------------------------------------
+
+    @route
+    def _serve_index(self, request):
+        return _server.static_file("activations/index.js")[0], _JS
+
+    @route
+    def _serve_static(self, request):
+        prefix = "/static/"
+        path = request.path
+        return _server.static_file(path[path.index(prefix) + len(prefix):])
+
+    @route
+    def _serve_tags(self, request):
+        runs = {}
+        for run, layers in self._series(request, metadata.MAPS).items():
+            runs[run] = {}
+            for layer, (_, content) in layers.items():
+                shape = content.get("shape") or []
+                canonical, layout = _canonical_shape(shape), content.get("layout")
+                runs[run][layer] = {"shape": canonical, "layout": layout,
+                                    "units": canonical[3] if canonical else None,
+                                    "probes": canonical[0] if canonical else None}
+        probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape")}
+                  for run, tags in self._series(request, metadata.PROBE_INPUTS).items()
+                  for _, (_, c) in tags.items()}
+        return {"runs": runs, "probe_inputs": probes}, _JSON
+
+    @route
+    def _serve_steps(self, request):
+        _, run, tag = self._layer(request)
+        datums = self._read_maps(request, run, tag)
+        limit = _server.sample_limit(self._hints, metadata.PLUGIN_NAME, "blob_sequence")
+        return {"steps": [{"step": d.step, "wall_time": d.wall_time} for d in datums],
+                "sample_limit": limit, "hint": _server.sample_hint(metadata.PLUGIN_NAME, len(datums))}, _JSON
+
+    @route
+    def _serve_maps(self, request):
+        params, run, tag = self._layer(request)
+        datum = self._datum_at(params, self._read_maps(request, run, tag), run, tag)
+        header, ranges, stats = self._decoded(request, datum)
+        probe = params.int("probe", 0, header["shape"][0] - 1)
+        return {"step": datum.step, "probe": probe, "shape": header["shape"], "layout": header["layout"],
+                "grid": header["grid"], "range": ranges[probe, :, :2], "nonfinite": ranges[probe, :, 2].astype(int),
+                "stats": {"fields": list(metadata.STAT_FIELDS), "values": stats}}, _JSON
+
+    @route
+    def _serve_atlas(self, request):
+        params, run, tag = self._layer(request)
+        datum = self._datum_at(params, self._read_maps(request, run, tag), run, tag)
+        header, _, _ = self._decoded(request, datum)
+        probe = params.int("probe", 0, header["shape"][0] - 1)
+        return self._blob(request, datum.values[metadata.FIRST_PNG + probe]), _PNG
+
+    @route
+    def _serve_stats(self, request):
+        params, run, tag = self._layer(request, metadata.UNIT_STATS)
+        ctx, eid = self._ctx(request)
+        data = self._provider.read_tensors(
+            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        datums = sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+        k = len(metadata.STAT_FIELDS)
+        values = [np.asarray(d.numpy, dtype=np.float32) for d in datums]
+        if any(v.ndim != 2 or v.shape[1] != k for v in values):
+            raise bad_request(f"malformed unit statistics for layer {params.str('layer')!r} in run {run!r}")
+        return {"steps": [d.step for d in datums], "fields": list(metadata.STAT_FIELDS),
+                "values": values}, _JSON
+
+    @route
+    def _serve_unit(self, request):
+        params, run, tag = self._layer(request)
+        datums = self._read_maps(request, run, tag)
+        if not datums:
+            raise not_found(f"no steps loaded for layer {tag!r} in run {run!r}")
+        decoded = [self._decoded(request, d) for d in datums]
+        header = decoded[-1][0]
+        probe = params.int("probe", 0, header["shape"][0] - 1)
+        unit = params.int("unit", 0, header["shape"][3] - 1)
+        rows = [(d.step, r[probe, unit]) for d, (h, r, _) in zip(datums, decoded)
+                if h["shape"] == header["shape"]]
+        return {"steps": [s for s, _ in rows], "range": [r[:2] for _, r in rows],
+                "nonfinite": [int(r[2]) for _, r in rows], "grid": header["grid"], "unit": unit,
+                "probe": probe}, _JSON
+
+    @route
+    def _serve_probe(self, request):
+        params = Params(request)
+        run = params.str("run")
+        series = self._series(request, metadata.PROBE_INPUTS).get(run)
+        if not series:
+            raise not_found(f"run {run!r} has no image probe inputs")
+        tag = next(iter(series.values()))[0]
+        datums = self._read_maps(request, run, tag)
+        if not datums:
+            raise not_found(f"run {run!r} has no image probe inputs loaded")
+        values = datums[-1].values
+        index = params.int("index", 0, len(values) - 2)
+        return self._blob(request, values[1 + index]), _PNG
+
+
+def _canonical_shape(shape):
+    """The ``[P, H, W, C]`` shape the dashboard draws, from the shape that was written."""
+    shape = list(shape)
+    if len(shape) == 2:
+        return [shape[0], 1, 1, shape[1]]
+    if len(shape) == 3:
+        return [shape[0], 1, shape[1], shape[2]]
+    if len(shape) == 4:
+        return shape
+    if len(shape) > 4:
+        return [shape[0], int(np.prod(shape[1:-2])), shape[-2], shape[-1]]
+    return []

@@ -1,0 +1,14 @@
+"""Entry-point targets for TensorBoard: light to import, since an error here stops TensorBoard itself.
+
+Each loader imports its plugin only when TensorBoard builds it, and never imports TensorFlow.
+"""
+from tensorboard.plugins import base_plugin
+
+
+class ActivationsLoader(base_plugin.TBLoader):
+    """Loads the Activations dashboard."""
+
+    def load(self, context):
+        from tb_nnvis.plugins.activations.plugin import ActivationsPlugin
+
+        return ActivationsPlugin(context)

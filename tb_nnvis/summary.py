@@ -1,0 +1,12 @@
+"""All ``tf.summary``-style writers of tb_nnvis, in one namespace.
+
+>>> from tb_nnvis import summary
+>>> callable(summary.activations) and callable(summary.activations_pb)
+True
+"""
+from tb_nnvis.plugins.activations.summary import (  # noqa: F401
+    activations,
+    activations_pb,
+    probe_inputs,
+    probe_inputs_pb,
+)

@@ -1,0 +1,54 @@
+"""Shared fixtures: a small demo-style logdir written by the real callback and summary writers."""
+import os
+
+import numpy as np
+import pytest
+
+from tests import helpers
+
+XSS_LAYER = "<img src=x onerror=alert(1)>"
+
+
+def _train_cnn(logdir):
+    """A tiny CNN trained two epochs with ActivationsCallback: the data the dashboard usually sees."""
+    import keras
+
+    from tb_nnvis.keras import ActivationsCallback
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 16, 16, 3)).astype("float32")
+    y = (x[:, :8].mean(axis=(1, 2, 3)) > x[:, 8:].mean(axis=(1, 2, 3))).astype("int32")
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(8, 3, activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(name="pool1"),
+        keras.layers.Conv2D(16, 3, activation="relu", name="conv2"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(2, name="logits"),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = ActivationsCallback(os.path.join(logdir, "cnn"), probes=x[:4])
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb])
+    return model, x[:4], cb
+
+
+@pytest.fixture(scope="session")
+def activations_logdir(tmp_path_factory):
+    """Runs: ``cnn`` (callback on a trained CNN), ``odd`` (numpy writer: a layer named like HTML,
+    NaN/Inf values, a 512-unit dense layer, a sequence layer), ``broken`` (a corrupt event file)."""
+    from tb_nnvis import summary
+
+    logdir = tmp_path_factory.mktemp("logs")
+    model, probes, cb = _train_cnn(str(logdir))
+    rng = np.random.default_rng(1)
+    helpers.write_pb(logdir / "odd", {
+        step: [summary.activations_pb(XSS_LAYER, rng.random((3, 5, 5, 4)) * (step + 1)),
+               summary.activations_pb("nonfinite", helpers.nonfinite_maps()),
+               summary.activations_pb("wide", rng.standard_normal((2, 512))),
+               summary.activations_pb("sequence", rng.standard_normal((2, 7, 6)))]
+        for step in (0, 10, 20)
+    })
+    (logdir / "broken").mkdir()
+    (logdir / "broken" / "events.out.tfevents.0.corrupt").write_bytes(b"\x00\x01garbage" * 100)
+    return {"logdir": logdir, "model": model, "probes": probes, "callback": cb}
