@@ -110,8 +110,9 @@ def dequantize_atlas(pixels, ranges, tile_h, tile_w, units):
     rows, cols = pixels.shape[1] // tile_h, pixels.shape[2] // tile_w
     tiles = pixels[..., :2].reshape(p, rows, tile_h, cols, tile_w, 2).transpose(0, 2, 4, 1, 3, 5)
     tiles = tiles.reshape(p, tile_h, tile_w, rows * cols, 2)[:, :, :, :units]
+    ranges = np.asarray(ranges, dtype=np.float64)  # hi - lo can overflow float32
     lo, hi = ranges[..., 0][:, None, None, :], ranges[..., 1][:, None, None, :]
-    values = lo + tiles[..., 0].astype(np.float32) / 255.0 * (hi - lo)
+    values = lo + tiles[..., 0] / 255.0 * (hi - lo)
     flag = tiles[..., 1]
     values = np.where(flag == NAN, np.nan, values)
     values = np.where(flag == POS_INF, np.inf, values)

@@ -111,14 +111,15 @@ def resolve(model, layers=None):
     for want in layers:
         if isinstance(want, keras.layers.Layer):
             found = [t.path for t in taps if t.layer is want]
-        elif want in by_path:
-            found = [want]
-        else:
-            found = [t.path for t in taps if t.path.rsplit("/", 1)[-1].split(":")[0] == want]
+        elif ":" in want.rsplit("/", 1)[-1]:  # one call of a shared layer
+            found = [want] if want in by_path else []
+        else:  # every call of the layer, by path or by plain name
+            found = [t.path for t in taps if t.path.split(":")[0] == want]
+            found = found or [t.path for t in taps if t.path.rsplit("/", 1)[-1].split(":")[0] == want]
         if not found:
             names = ", ".join(t.path for t in taps[:30]) + (" ..." if len(taps) > 30 else "")
             raise ValueError(f"no layer {want!r} in model {model.name!r}; layers are: {names}")
-        if isinstance(want, str) and want not in by_path and len({p.split(":")[0] for p in found}) > 1:
+        if isinstance(want, str) and len({p.split(":")[0] for p in found}) > 1:
             raise ValueError(f"layer name {want!r} is ambiguous in model {model.name!r}: "
                              f"use one of the paths {found}")
         paths.extend(p for p in found if p not in paths)
