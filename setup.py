@@ -27,9 +27,9 @@ setup(
     if os.path.exists(os.path.join(HERE, "README.md")) else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["tb_nnvis", "tb_nnvis.*"]),
+    packages=find_packages(include=["tb_nnvis", "tb_nnvis.*"]) + ["tb_nnvis.frontend"],
     # `frontend/` lives at the top of the repository; it is installed as package data under tb_nnvis/frontend.
-    package_dir={"tb_nnvis": "tb_nnvis", "tb_nnvis.frontend": "frontend"},
+    package_dir={"tb_nnvis.frontend": "frontend"},
     package_data={"tb_nnvis.frontend": [os.path.relpath(p, "frontend") for p in frontend_files()]},
     install_requires=[
         "numpy>=1.24",

@@ -1,5 +1,7 @@
 """``ActivationsCallback``: a thin adapter from Keras training events to the activation summaries."""
 import logging
+import queue
+import threading
 
 import keras
 import numpy as np
@@ -77,12 +79,11 @@ class ActivationsCallback(keras.callbacks.Callback):
         self.layer_paths = taps_lib.resolve(self.model, self.layers)
         self._taps = taps_lib.TapModel(self.model, self.layer_paths)
         self._writer = tf.summary.create_file_writer(self.log_dir)
+        self._start_worker()
         step = self._step()
-        with self._writer.as_default():
-            self._guard("probe inputs", lambda: summary.probe_inputs(
-                self.probes[0] if isinstance(self.probes, list) else self.probes, step=step))
-        if step not in self.written_steps:
-            self._write(step)
+        probes = self.probes[0] if isinstance(self.probes, list) else self.probes
+        self._jobs.put(("probe inputs", lambda: summary.probe_inputs(probes, step=step)))
+        self._write(step)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.every_n_batches and self._writer is not None:
@@ -96,6 +97,8 @@ class ActivationsCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
+            self._jobs.put(None)
+            self._worker.join()
             self._writer.flush()
 
     # ---- writing ----------------------------------------------------------------------------------
@@ -104,19 +107,34 @@ class ActivationsCallback(keras.callbacks.Callback):
         return int(self.model.optimizer.iterations.numpy()) if self.model.optimizer is not None else 0
 
     def _write(self, step):
+        """Tap the probes on the training thread (the weights of this step); encode and write on the
+        worker thread, so that training does not wait for PNG compression or the disk."""
         if step in self.written_steps:
             return
         outputs = self._guard("forward pass of the probes", lambda: self._taps(self.probes))
         if outputs is None:
             return
-        with self._writer.as_default():
-            for path, value in outputs.items():
-                value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-                if self.max_units is not None:
-                    value = value[..., : self.max_units]
-                self._guard(path, lambda: summary.activations(path, value, step=step))
-        self._writer.flush()
+        for path, value in outputs.items():
+            value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            if self.max_units is not None:
+                value = value[..., : self.max_units]
+            self._jobs.put((path, lambda p=path, v=value: summary.activations(p, v, step=step)))
+        self._jobs.put(("flush", self._writer.flush))
         self.written_steps.append(step)
+
+    def _start_worker(self):
+        # Bounded, so a slow disk slows training a little instead of filling memory.
+        self._jobs = queue.Queue(maxsize=64)
+        self._worker = threading.Thread(target=self._work, name="tb_nnvis-activations", daemon=True)
+        self._worker.start()
+
+    def _work(self):
+        with self._writer.as_default():
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                self._guard(*job)
 
     def _guard(self, what, fn):
         """Run a summary; a failure is a warning (once per layer), never the end of training."""

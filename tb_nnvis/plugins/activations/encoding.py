@@ -73,8 +73,11 @@ def unit_statistics(maps):
     return np.stack([mean, std, lo, hi, active, nonfinite], axis=1).astype(np.float32)
 
 
-def encode_activations(data, png_level=6):
-    """Blobs and statistics for one step of one layer (see :mod:`.metadata` for the layout)."""
+def encode_activations(data, png_level=1):
+    """Blobs and statistics for one step of one layer (see :mod:`.metadata` for the layout).
+
+    PNG level 1 is 4x faster than level 6 for 15% more bytes: the training loop pays for it.
+    """
     maps, layout = canonicalize(data)
     atlas = images.quantize_atlas(maps)
     p, h, w, c = maps.shape

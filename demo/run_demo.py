@@ -1,0 +1,53 @@
+"""Train the demo CNN on procedural images with tb_nnvis callbacks, then start TensorBoard on the logs.
+
+    python demo/run_demo.py                 # writes ./logs and serves it on http://localhost:6006
+    python demo/run_demo.py --no-serve      # only write the logs
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SAMPLES = "nnvis_activations=200"
+
+
+def write_logs(logdir, epochs=8, n=3000, seed=0):
+    import keras
+
+    import tb_nnvis
+    from demo.shapes import compiled_demo_cnn, make_images
+
+    keras.utils.set_random_seed(seed)
+    x, y = make_images(n, seed=seed)
+    x_val, y_val = make_images(400, seed=seed + 1)
+    # One probe per class, so every unit can be compared across the kinds of input.
+    probes = x_val[[int((y_val == c).argmax()) for c in range(int(y_val.max()) + 1)]]
+    model = compiled_demo_cnn()
+    run = os.path.join(logdir, "demo_cnn")
+    model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=64, verbose=2, callbacks=[
+        keras.callbacks.TensorBoard(run),
+        tb_nnvis.keras.ActivationsCallback(run, probes=probes, every_n_batches=10),
+    ])
+    return model
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--logdir", default="logs")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--port", type=int, default=6006)
+    parser.add_argument("--no-serve", action="store_true", help="write the logs and exit")
+    args = parser.parse_args()
+    write_logs(args.logdir, args.epochs)
+    if args.no_serve:
+        return
+    print(f"\nOpen http://localhost:{args.port}/#nnvis_activations", flush=True)
+    tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    subprocess.call([tensorboard, "--logdir", args.logdir, "--port", str(args.port), "--bind_all",
+                     f"--samples_per_plugin={SAMPLES}"])
+
+
+if __name__ == "__main__":
+    main()
