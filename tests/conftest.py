@@ -33,6 +33,21 @@ def _train_cnn(logdir):
     return model, x[:4], cb
 
 
+def _malformed_maps(tag, header):
+    """A maps series whose blobs are not what they claim: a broken header, or ranges of the wrong size."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    from tb_nnvis.plugins.activations import encoding, metadata
+
+    blobs = encoding.encode_activations(np.ones((2, 3, 3, 4))).blobs
+    blobs[0 if header is not None else 1] = header if header is not None else b"\x00" * 7
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=tag, metadata=metadata.create_summary_metadata(metadata.MAPS, tag, shape=[2, 3, 3, 4]),
+                      tensor=tensor_util.make_tensor_proto(np.array(blobs, dtype=object)))
+    return summary
+
+
 @pytest.fixture(scope="session")
 def activations_logdir(tmp_path_factory):
     """Runs: ``cnn`` (callback on a trained CNN), ``odd`` (numpy writer: a layer named like HTML,
@@ -49,6 +64,8 @@ def activations_logdir(tmp_path_factory):
                summary.activations_pb("sequence", rng.standard_normal((2, 7, 6)))]
         for step in (0, 10, 20)
     })
+    helpers.write_pb(logdir / "malformed", {0: [_malformed_maps("garbage_header", b"{not json"),
+                                                _malformed_maps("short_ranges", None)]})
     (logdir / "broken").mkdir()
     (logdir / "broken" / "events.out.tfevents.0.corrupt").write_bytes(b"\x00\x01garbage" * 100)
     return {"logdir": logdir, "model": model, "probes": probes, "callback": cb}

@@ -95,6 +95,8 @@ def test_nonfinite_values_come_back_as_such(server):
     ("/probe", dict(run="odd", index=0), 404, "no image probe inputs"),
     ("/probe", dict(run="cnn", index=9), 404, "index 9"),
     ("/static/../../setup.py", {}, 404, "no static file"),
+    ("/maps", dict(run="malformed", layer="garbage_header", step=0, probe=0), 400, "malformed activation data"),
+    ("/atlas", dict(run="malformed", layer="short_ranges", step=0, probe=0), 400, "range blob has 7 bytes, expected float32 2x4x3"),
     ("/static/shared/nope.js", {}, 404, "no static file"),
 ])
 def test_bad_requests_get_4xx_with_a_message(server, path, params, status, message):

@@ -114,15 +114,15 @@ def decode_header(blob):
 def decode_ranges(blob, shape):
     """float32 ``[P, C, 3]`` (lo, hi, non-finite count) from its blob, checked against ``shape``."""
     p, _, _, c = shape
-    arr = np.frombuffer(bytes(blob), dtype="<f4")
-    if arr.size != p * c * 3:
-        raise ValueError(f"range blob has {arr.size} values, expected {p}x{c}x3")
-    return arr.reshape(p, c, 3)
+    return _floats(blob, (p, c, 3), "range")
 
 
 def decode_stats(blob, units):
-    arr = np.frombuffer(bytes(blob), dtype="<f4")
-    k = len(metadata.STAT_FIELDS)
-    if arr.size != units * k:
-        raise ValueError(f"statistics blob has {arr.size} values, expected {units}x{k}")
-    return arr.reshape(units, k)
+    return _floats(blob, (units, len(metadata.STAT_FIELDS)), "statistics")
+
+
+def _floats(blob, shape, what):
+    data = bytes(blob)
+    if len(data) != 4 * int(np.prod(shape)):
+        raise ValueError(f"{what} blob has {len(data)} bytes, expected float32 {'x'.join(map(str, shape))}")
+    return np.frombuffer(data, dtype="<f4").reshape(shape)

@@ -1,0 +1,205 @@
+// Decoding and colouring of activation atlases.
+//
+// The backend sends an RGB PNG: unit u's tile sits at tile row floor(u/cols), col u % cols; red = q
+// (0..255, value = lo + q/255·(hi − lo) with the unit's [lo, hi]); green = flag (0 finite, 1 NaN,
+// 2 +Inf, 3 −Inf).
+
+import { lut, specialColors, COLORMAPS } from "../shared/colormap.js";
+
+export const FLAG_NAN = 1, FLAG_POSINF = 2, FLAG_NEGINF = 3;
+
+/** Finite [min, max] over all units' ranges (ignores non-finite ends). */
+export function layerRange(ranges) {
+  let lo = Infinity, hi = -Infinity;
+  for (const r of ranges || []) {
+    if (!r) continue;
+    if (Number.isFinite(r[0])) lo = Math.min(lo, r[0]);
+    if (Number.isFinite(r[1])) hi = Math.max(hi, r[1]);
+    if (Number.isFinite(r[0])) hi = Math.max(hi, r[0]);
+    if (Number.isFinite(r[1])) lo = Math.min(lo, r[1]);
+  }
+  if (lo === Infinity) return [0, 0];
+  return [lo, hi];
+}
+
+/** "auto" resolves to the diverging map when the data has negative values. */
+export function resolveCmap(cmap, lo) {
+  if (cmap && cmap !== "auto" && COLORMAPS[cmap]) return cmap;
+  return lo < 0 ? "bwr" : "viridis";
+}
+
+/**
+ * Per-unit table q (0..255) -> colormap index (0..255) for the chosen scale.
+ * mode "unit": each unit stretched over its own [lo, hi] (diverging: over ±max|·|, 0 at the centre).
+ * mode "layer": one scale [glo, ghi] for every unit (diverging: ±max(|glo|, |ghi|)).
+ * Returns {tables: Uint8Array(count*256), lo, hi} where lo/hi describe the colour bar ("layer" mode).
+ */
+export function scaleTables(ranges, count, mode, diverging, fixed = null, unitIntervals = null) {
+  const tables = new Uint8Array(count * 256);
+  let [glo, ghi] = fixed || layerRange(ranges);
+  if (diverging) {
+    const m = Math.max(Math.abs(glo), Math.abs(ghi));
+    glo = -m; ghi = m;
+  }
+  for (let u = 0; u < count; u++) {
+    const r = ranges[u] || [0, 0];
+    let lo = Number.isFinite(r[0]) ? r[0] : 0;
+    let hi = Number.isFinite(r[1]) ? r[1] : lo;
+    const base = u * 256;
+    let a, b; // target colour interval for this unit's values
+    if (mode === "unit") {
+      // unitIntervals (e.g. the unit's min/max over all probes) replace this probe's own range;
+      // needed for dense layers, where one probe gives one value per unit (lo == hi).
+      let ua = lo, ub = hi;
+      const iv = unitIntervals && unitIntervals[u];
+      if (iv && Number.isFinite(iv[0]) && Number.isFinite(iv[1])) { ua = iv[0]; ub = iv[1]; }
+      if (diverging) { const m = Math.max(Math.abs(ua), Math.abs(ub)); a = -m; b = m; }
+      else { a = ua; b = ub; }
+    } else { a = glo; b = ghi; }
+    const span = b - a;
+    for (let q = 0; q < 256; q++) {
+      const v = hi === lo ? lo : lo + (q / 255) * (hi - lo);
+      let t;
+      if (span > 0) t = (v - a) / span;
+      else t = diverging ? 0.5 : 0;
+      tables[base + q] = Math.max(0, Math.min(255, Math.round(t * 255)));
+    }
+  }
+  return { tables, lo: glo, hi: ghi };
+}
+
+/**
+ * Colours a decoded atlas. Returns {canvas, lo, hi, cmap, diverging}.
+ *   img: ImageData of the atlas;  maps: the `maps` JSON (grid, range).
+ */
+export function colorizeAtlas(img, maps, { mode = "unit", cmap = "auto", count = null, unitIntervals = null } = {}) {
+  const { cols, tile_h: th, tile_w: tw } = maps.grid;
+  const n = count ?? maps.range.length;
+  const [glo] = layerRange(maps.range);
+  const name = resolveCmap(cmap, glo);
+  const diverging = !!COLORMAPS[name].diverging;
+  const { tables, lo, hi } = scaleTables(maps.range, n, mode, diverging, null, unitIntervals);
+  const L = lut(name);
+  const sp = specialColors(name);
+  const W = img.width, H = img.height;
+  const out = new ImageData(W, H);
+  const src = img.data, dst = out.data;
+  const colOf = new Int32Array(W);
+  for (let x = 0; x < W; x++) colOf[x] = Math.floor(x / tw);
+  for (let y = 0; y < H; y++) {
+    const rowUnit = Math.floor(y / th) * cols;
+    for (let x = 0; x < W; x++) {
+      const u = rowUnit + colOf[x];
+      const o = (y * W + x) * 4;
+      if (u >= n || colOf[x] >= cols) { dst[o + 3] = 0; continue; }
+      const flag = src[o + 1];
+      let r, g, b;
+      if (flag === 0) {
+        const k = tables[u * 256 + src[o]] * 3;
+        r = L[k]; g = L[k + 1]; b = L[k + 2];
+      } else {
+        const c = flag === FLAG_NAN ? sp.nan : flag === FLAG_POSINF ? sp.posinf : sp.neginf;
+        r = c[0]; g = c[1]; b = c[2];
+      }
+      dst[o] = r; dst[o + 1] = g; dst[o + 2] = b; dst[o + 3] = 255;
+    }
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = W; canvas.height = H;
+  canvas.getContext("2d").putImageData(out, 0, 0);
+  return { canvas, lo, hi, cmap: name, diverging };
+}
+
+/**
+ * Exact value of unit u at tile pixel (y, x): {value, flag, q, halfStep}.
+ * value is NaN / ±Infinity for flagged pixels.
+ */
+export function valueAt(img, maps, u, y, x) {
+  const { cols, tile_h: th, tile_w: tw } = maps.grid;
+  const ax = (u % cols) * tw + x, ay = Math.floor(u / cols) * th + y;
+  if (ax >= img.width || ay >= img.height) return null;
+  const o = (ay * img.width + ax) * 4;
+  const q = img.data[o], flag = img.data[o + 1];
+  const r = maps.range[u] || [0, 0];
+  const lo = r[0], hi = r[1];
+  let value;
+  if (flag === FLAG_NAN) value = NaN;
+  else if (flag === FLAG_POSINF) value = Infinity;
+  else if (flag === FLAG_NEGINF) value = -Infinity;
+  else value = hi === lo ? lo : lo + (q / 255) * (hi - lo);
+  const halfStep = Number.isFinite(hi - lo) ? Math.abs(hi - lo) / 510 : 0;
+  return { value, flag, q, halfStep };
+}
+
+/** Pixel (y, x) of the unit's largest finite value (first one), or null. */
+export function peakOf(img, maps, u) {
+  const { cols, tile_h: th, tile_w: tw } = maps.grid;
+  const x0 = (u % cols) * tw, y0 = Math.floor(u / cols) * th;
+  let best = -1, by = 0, bx = 0, anyFinite = false;
+  for (let y = 0; y < th; y++) {
+    for (let x = 0; x < tw; x++) {
+      const o = ((y0 + y) * img.width + x0 + x) * 4;
+      if (img.data[o + 1] !== 0) continue;
+      anyFinite = true;
+      if (img.data[o] > best) { best = img.data[o]; by = y; bx = x; }
+    }
+  }
+  return anyFinite ? [by, bx] : [0, 0];
+}
+
+/**
+ * Colours one unit's tile out of an atlas onto a new canvas (tile_w × tile_h), with a fixed
+ * value interval [a, b] (for filmstrips: same colours at every step).
+ */
+export function unitTileCanvas(img, grid, u, range, cmapName, a, b) {
+  const { cols, tile_h: th, tile_w: tw } = grid;
+  const x0 = (u % cols) * tw, y0 = Math.floor(u / cols) * th;
+  const L = lut(cmapName), sp = specialColors(cmapName);
+  const out = new ImageData(tw, th);
+  const lo = range ? range[0] : 0, hi = range ? range[1] : 0;
+  const span = b - a;
+  for (let y = 0; y < th; y++) {
+    for (let x = 0; x < tw; x++) {
+      const o = ((y0 + y) * img.width + x0 + x) * 4;
+      const d = (y * tw + x) * 4;
+      if (o + 1 >= img.data.length) continue;
+      const flag = img.data[o + 1];
+      let c;
+      if (flag === 0) {
+        const v = hi === lo ? lo : lo + (img.data[o] / 255) * (hi - lo);
+        const t = span > 0 ? (v - a) / span : a < 0 || b < 0 ? 0.5 : 0; // constant: as the grid does
+        const k = Math.max(0, Math.min(255, Math.round(t * 255))) * 3;
+        c = [L[k], L[k + 1], L[k + 2]];
+      } else {
+        c = flag === FLAG_NAN ? sp.nan : flag === FLAG_POSINF ? sp.posinf : sp.neginf;
+      }
+      out.data[d] = c[0]; out.data[d + 1] = c[1]; out.data[d + 2] = c[2]; out.data[d + 3] = 255;
+    }
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = tw; canvas.height = th;
+  canvas.getContext("2d").putImageData(out, 0, 0);
+  return canvas;
+}
+
+/**
+ * On-screen tile size [w, h] in CSS px for maps of h×w pixels: nearest-neighbour upscaling by an
+ * integer factor so the grid of `count` units roughly fills `area` px² (few units → big tiles, 1,000+ →
+ * small ones), times `zoom` (tile size S/M/L). Sequences (1×T) stay at least `minPx` tall.
+ */
+export function cellSize(h, w, { count = 1, area = 900 * 420, zoom = 1, minPx = 12, maxPx = 200 } = {}) {
+  const big = Math.max(h, w);
+  const target = Math.max(16, Math.min(maxPx, Math.sqrt(area / Math.max(1, count)))) * zoom;
+  let cw, ch;
+  if (big <= target) {
+    const s = Math.max(1, Math.floor(target / big));
+    cw = w * s; ch = h * s;
+  } else {
+    // larger than the target: integer downscale keeps it readable; never below minPx
+    const f = target / big;
+    cw = Math.max(minPx, Math.round(w * f)); ch = Math.max(minPx, Math.round(h * f));
+  }
+  if (ch < minPx) ch = Math.ceil(minPx / h) * h;
+  if (cw < minPx) cw = Math.ceil(minPx / w) * w;
+  return [cw, ch];
+}
