@@ -171,3 +171,21 @@ def test_callback_validates_its_arguments():
         ActivationsCallback("/tmp/x", probes=np.ones((1000, 3)))
     with pytest.raises(ValueError, match="every_n_batches"):
         ActivationsCallback("/tmp/x", probes=np.ones((2, 3)), every_n_batches=-1)
+
+
+def test_callback_on_mobilenet_nested_in_sequential_under_mirrored_strategy(tmp_path):
+    keras.utils.set_random_seed(0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        net = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=3)
+        model = keras.Sequential([keras.Input((32, 32, 3)), net])
+        model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((16, 32, 32, 3)).astype("float32")
+    cb = ActivationsCallback(str(tmp_path), probes=x[:2])
+    model.fit(x, np.zeros(16, "int32"), batch_size=8, epochs=1, verbose=0, callbacks=[cb])
+    assert len(cb.layer_paths) > 100 and all(p.startswith(net.name + "/") for p in cb.layer_paths)
+    series, _ = read_events(tmp_path)
+    name = f"{net.name}/block_3_project"
+    stored, _, _ = decode_maps(series[name][-1][1])
+    assert_within_one_step(stored, keras.Model(net.inputs, net.get_layer("block_3_project").output)(x[:2]).numpy())
+    assert [s for s, _ in series[name]] == [0, 2]
