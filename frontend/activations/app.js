@@ -2,7 +2,7 @@
 // a filmstrip over training, and a unit × step overview. In the spirit of Yosinski et al.'s Deep
 // Visualization Toolbox. All data text is inserted with textContent.
 
-import { installTheme, themeReady, onThemeChange } from "../shared/theme.js";
+import { addStylesheet, installTheme, themeReady, onThemeChange } from "../shared/theme.js";
 import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl } from "../shared/api.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { ColorBar, COLORMAPS, specialColors, rgbCss } from "../shared/colormap.js";
@@ -773,13 +773,7 @@ let appInstance = null;
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
 export async function render() {
   installTheme();
-  if (!document.querySelector("link[data-nv-activations]")) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = new URL("./style.css", import.meta.url).href;
-    link.setAttribute("data-nv-activations", "");
-    document.head.appendChild(link);
-  }
+  addStylesheet(new URL("./style.css", import.meta.url).href);
   await themeReady();
   appInstance = new ActivationsApp();
   window.__nnvisActivations = appInstance; // for tests and debugging

@@ -40,17 +40,26 @@ function apply() {
   }
 }
 
+/** Links a stylesheet served from our own routes (TensorBoard's CSP allows no inline CSS files), once. */
+export function addStylesheet(href) {
+  let link = [...document.querySelectorAll("link[rel=stylesheet]")].find((l) => l.href === href);
+  if (!link) {
+    link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    document.head.appendChild(link);
+  }
+  stylesheets.add(link);
+  return link;
+}
+
+const stylesheets = new Set();
+
 /** Adds base.css (once) and starts following the host's theme. Returns whether dark mode is on. */
 export function installTheme() {
   if (installed) return dark;
   installed = true;
-  if (!document.querySelector("link[data-nv-base]")) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = new URL("./base.css", import.meta.url).href;
-    link.setAttribute("data-nv-base", "");
-    document.head.appendChild(link);
-  }
+  addStylesheet(new URL("./base.css", import.meta.url).href);
   dark = !computeDark(); // force the first apply() to notify and set classes
   apply();
   const body = hostBody();
@@ -64,15 +73,14 @@ export function installTheme() {
   return dark;
 }
 
-/** Resolves once base.css has loaded (so layout measurements are right). */
+/** Resolves once our stylesheets have loaded (so layout measurements are right). */
 export function themeReady() {
-  const link = document.querySelector("link[data-nv-base]");
-  if (!link || link.sheet) return Promise.resolve();
-  return new Promise((resolve) => {
+  const pending = [...stylesheets].filter((link) => !link.sheet);
+  return Promise.all(pending.map((link) => new Promise((resolve) => {
     link.addEventListener("load", () => resolve(), { once: true });
     link.addEventListener("error", () => resolve(), { once: true });
     setTimeout(resolve, 2000);
-  });
+  })));
 }
 
 export function isDark() {
