@@ -1,0 +1,18 @@
+"""Layer-wise Relevance Propagation for Keras 3 (rules, composites and canonizers as in zennit).
+
+Usable without TensorBoard::
+
+    from tb_nnvis.lrp import attribute
+    relevance = attribute(model, images, target=None, composite="epsilon_plus")
+
+See :func:`attribute`, :class:`Composite` and the rule classes.
+"""
+from .composites import PRESETS, Composite
+from .engine import attribute, explainer
+from .errors import LRPError
+from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Norm, Pass, RecurrentEpsilon, Route, Rule,
+                    WSquare, ZBox, ZPlus, stabilize)
+
+__all__ = ["attribute", "explainer", "Composite", "PRESETS", "LRPError", "Rule", "Epsilon", "Gamma", "AlphaBeta",
+           "ZPlus", "ZBox", "Flat", "WSquare", "Pass", "Norm", "Route", "EmbeddingSum", "RecurrentEpsilon",
+           "stabilize"]

@@ -1,0 +1,62 @@
+"""Rewrite the flat graph so that rules see plain linear maps (zennit's canonizers, for Keras).
+
+- Dense/convolutions become linear steps; a fused activation (``Dense(..., activation="relu")``) is
+  split into its own step, so the rule applies to the pre-activation map and the activation gets Pass.
+- A separable convolution becomes its depthwise and pointwise convolutions (two linear steps), as it
+  would be written in PyTorch/zennit.
+- BatchNormalization right after a Dense/convolution (no activation between) is folded into that
+  layer's weights (zennit's ``SequentialMergeBatchNorm``); the model's output is unchanged.
+"""
+import keras
+
+from .graph import Step
+from .ops import linear_ops
+
+
+def split_linear(program):
+    """Turn every Dense/convolution call into linear step(s) plus, when fused, an activation step."""
+    steps = []
+    for step in program.steps:
+        ops = linear_ops(step.layer)
+        if ops is None:
+            steps.append(step)
+            continue
+        act = getattr(step.layer, "activation", None)
+        has_act = act is not None and getattr(act, "__name__", "") != "linear"
+        keys = [step.inputs[0]]
+        for i in range(len(ops)):
+            last = i == len(ops) - 1 and not has_act
+            keys.append(step.outputs[0] if last else program._key())
+        for i, op in enumerate(ops):
+            steps.append(Step(step.layer, [keys[i]], [keys[i + 1]], op=op, kind="linear"))
+        if has_act:
+            steps.append(Step(step.layer, [keys[len(ops)]], step.outputs, fn=act, kind="activation"))
+    program.steps = steps
+
+
+def fold_batchnorm(program):
+    """Fold inference BatchNormalization into the linear step feeding it, where that is exact."""
+    for bn_step in [s for s in program.steps if isinstance(s.layer, keras.layers.BatchNormalization)]:
+        key = bn_step.inputs[0]
+        prev = program.producer(key)
+        if prev is None or prev.kind != "linear" or not prev.op.foldable:
+            continue
+        if len(program.consumers(key)) != 1 or key in program.outputs:
+            continue
+        rank = len(bn_step.node.input_tensors[0].shape)
+        axes = bn_step.layer.axis if isinstance(bn_step.layer.axis, (list, tuple)) else [bn_step.layer.axis]
+        if [a % rank for a in axes] != [rank - 1]:
+            continue  # only the channel axis of channels_last maps onto the kernel's output axis
+        prev.op.folds.append(bn_step.layer)
+        prev.outputs = list(bn_step.outputs)
+        program.steps.remove(bn_step)
+
+
+CANONIZERS = (split_linear, fold_batchnorm)
+
+
+def canonize(program, fold_bn=True):
+    split_linear(program)
+    if fold_bn:
+        fold_batchnorm(program)
+    return program
