@@ -7,7 +7,7 @@ Prints ratios against baselines measured in the same run:
   ``fit`` time with the callback / ``fit`` time without it, on the demo CNN (goal <= 1.05);
 - bytes written per summary (per layer and step), and per step for the whole model;
 - the backend's answer time for a 512-unit layer (maps + atlas, and the stats over all steps) next to
-  TensorBoard's own scalars route on the same server.
+  TensorBoard's own images route (which reads blob sequences the same way) on the same server.
 """
 import argparse
 import glob
@@ -76,6 +76,7 @@ def backend_latency(repeats):
         for step in range(10):
             summary.activations("conv512", np.maximum(rng.standard_normal((8, 16, 16, 512)), 0), step=step)
             tf.summary.scalar("loss", 1.0 / (step + 1), step=step)
+            tf.summary.image("input", rng.random((1, 16, 16, 3)), step=step)
     for fast in ("true", "false"):
         with helpers.tensorboard(logdir, fast) as base:
             def timed(path, **params):
@@ -89,12 +90,14 @@ def backend_latency(repeats):
 
             plugin = "/data/plugin/nnvis_activations"
             scalars = timed("/data/plugin/scalars/scalars", run="wide", tag="loss")
+            images = timed("/data/plugin/images/images", run="wide", tag="input")
             maps = timed(plugin + "/maps", run="wide", layer="conv512", step=9, probe=0)
             atlas = timed(plugin + "/atlas", run="wide", layer="conv512", step=9, probe=0)
             stats = timed(plugin + "/stats", run="wide", layer="conv512")
             print(f"backend, 512-unit 16x16 layer, load_fast={fast}: maps {maps:.1f} ms, atlas {atlas:.1f} ms, "
-                  f"stats (10 steps) {stats:.1f} ms; TensorBoard's scalars route {scalars:.1f} ms "
-                  f"(ratio maps+atlas / scalars {(maps + atlas) / scalars:.1f}x)")
+                  f"stats (10 steps) {stats:.1f} ms; TensorBoard's own routes: images (blob sequences, the "
+                  f"same read path) {images:.1f} ms, scalars {scalars:.1f} ms; ratio maps / images "
+                  f"{maps / images:.2f}x, atlas / images {atlas / images:.2f}x")
 
 
 def main():

@@ -24,7 +24,7 @@ logger = logging.getLogger("tb_nnvis")
 # TensorBoard's own defaults for how many steps it keeps per time series when no hint is given.
 DEFAULT_SAMPLES = {"blob_sequence": 10, "tensor": 10}
 # Read "everything that was loaded"; the loader has already downsampled to the limit.
-READ_ALL = 1_000_000
+READ_ALL = 1000
 
 
 class HttpError(Exception):
@@ -46,7 +46,10 @@ def bad_request(message):
 def jsonable(obj):
     """``obj`` with numpy values made plain, and NaN/Inf spelt as the strings JSON can carry."""
     if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
+        if obj.dtype.kind == "f" and not np.isfinite(obj).all():
+            spelt = np.where(np.isnan(obj), "NaN", np.where(obj > 0, "Infinity", "-Infinity"))
+            return np.where(np.isfinite(obj), obj.astype(object), spelt).tolist()
+        return obj.tolist()  # plain floats and ints, fast
     if isinstance(obj, (np.floating, float)):
         v = float(obj)
         if math.isnan(v):
