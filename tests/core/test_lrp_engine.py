@@ -330,3 +330,25 @@ def test_embedding_recurrent_dense_end_to_end(cell):
     fn = recurrent.lstm_relevance if cell == "LSTM" else recurrent.gru_relevance
     r_x = np.asarray(fn(rnn, tf.constant(emb), tf.constant(r_h, tf.float32), epsilon=1e-6)).sum(-1)
     np.testing.assert_allclose(rel, r_x, rtol=1e-4, atol=1e-5 * np.abs(r_x).max())
+
+
+def test_bad_targets_and_inputs_are_clear_errors():
+    import keras
+    import numpy as np
+    import pytest
+
+    from tb_nnvis.lrp import attribute
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x = np.ones((2, 4), "float32")
+    with pytest.raises(ValueError, match="out of range: the model has 3 logits"):
+        attribute(m, x, target=3, composite="epsilon")
+    with pytest.raises(ValueError, match="out of range"):
+        attribute(m, x, target=[0, -1], composite="epsilon")
+    with pytest.raises(ValueError, match="one per example"):
+        attribute(m, x, target=[0, 1, 2], composite="epsilon")
+    with pytest.raises(ValueError, match="expects"):
+        attribute(m, np.ones((2, 5), "float32"), composite="epsilon")
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        attribute(m, x, composite="epsilon")

@@ -74,6 +74,8 @@ class _Explainer:
             out_key = last.inputs[0]
             last = prog.producer(out_key)
         self.start_key = out_key
+        out_shape = tuple(model.outputs[0].shape[1:])
+        self.num_classes = int(np.prod(out_shape)) if None not in out_shape else None
         self.steps = [s for s in prog.steps if id(s) not in skip]
         # Drop steps that do not lead to the start tensor.
         needed, kept = {out_key}, []
@@ -120,6 +122,17 @@ class _Explainer:
                     rel[k] = rel[k] + r if k in rel else r
         rels = [rel.get(k, tf.zeros_like(tf.cast(x, tf.float32))) for k, x in zip(prog.inputs, xs)]
         return rels, target, logits
+
+
+def _targets(target, batch, exp):
+    """One class index per example, checked against the number of logits."""
+    t = np.asarray(target)
+    if not np.issubdtype(t.dtype, np.integer) or t.ndim > 1 or (t.ndim == 1 and len(t) != batch):
+        raise ValueError(f"target must be None, an int, or {batch} ints (one per example), got {target!r}.")
+    classes = exp.num_classes
+    if classes is not None and (np.any(t < 0) or np.any(t >= classes)):
+        raise ValueError(f"target {target!r} is out of range: the model has {classes} logits (0..{classes - 1}).")
+    return np.broadcast_to(t.astype(np.int32), (batch,)).copy()
 
 
 def _composite(composite, preset_kwargs):
@@ -181,12 +194,18 @@ def attribute(model, x, target=None, composite="epsilon_plus", **preset_kwargs):
     specs = exp.program.input_specs
     if len(xs) != len(specs):
         raise ValueError(f"The model takes {len(specs)} inputs, got {len(xs)}.")
-    xs = [tf.convert_to_tensor(np.asarray(v), dtype=tf.as_dtype(dt)) for v, (_, dt) in zip(xs, specs)]
+    arrays = [np.asarray(v) for v in xs]
+    for i, (a, (shape, _)) in enumerate(zip(arrays, specs)):
+        if tuple(a.shape[1:]) != tuple(shape[1:]):
+            raise ValueError(f"Input {i} has shape {a.shape}; the model expects {(None,) + tuple(shape[1:])}.")
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise ValueError(f"Input {i} contains NaN or Inf; relevance is not defined for them.")
+    xs = [tf.convert_to_tensor(a, dtype=tf.as_dtype(dt)) for a, (_, dt) in zip(arrays, specs)]
     batch = int(xs[0].shape[0])
     if target is None:
         t = np.full(batch, -1, np.int32)
     else:
-        t = np.broadcast_to(np.asarray(target, np.int32), (batch,)).copy()
+        t = _targets(target, batch, exp)
     rel, _, _ = exp.fn(xs, tf.constant(t))
     rel = [r.numpy() for r in rel]
     return rel if multi else rel[0]
