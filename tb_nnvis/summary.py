@@ -7,6 +7,8 @@ True
 from tb_nnvis.plugins.activations.summary import (  # noqa: F401
     activations,
     activations_pb,
+    dataset_examples,
     probe_inputs,
     probe_inputs_pb,
+    top_examples,
 )

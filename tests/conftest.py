@@ -10,7 +10,8 @@ XSS_LAYER = "<img src=x onerror=alert(1)>"
 
 
 def _train_cnn(logdir):
-    """A tiny CNN trained two epochs with ActivationsCallback: the data the dashboard usually sees."""
+    """A tiny CNN trained two epochs with ActivationsCallback (top-4 examples of 64): the data the
+    dashboard usually sees."""
     import keras
 
     from tb_nnvis.keras import ActivationsCallback
@@ -28,9 +29,9 @@ def _train_cnn(logdir):
         keras.layers.Dense(2, name="logits"),
     ])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    cb = ActivationsCallback(os.path.join(logdir, "cnn"), probes=x[:4])
+    cb = ActivationsCallback(os.path.join(logdir, "cnn"), probes=x[:4], examples=x, top_k=4)
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb])
-    return model, x[:4], cb
+    return model, x, cb
 
 
 def _malformed_maps(tag, header):
@@ -55,7 +56,7 @@ def activations_logdir(tmp_path_factory):
     from tb_nnvis import summary
 
     logdir = tmp_path_factory.mktemp("logs")
-    model, probes, cb = _train_cnn(str(logdir))
+    model, examples, cb = _train_cnn(str(logdir))
     rng = np.random.default_rng(1)
     helpers.write_pb(logdir / "odd", {
         step: [summary.activations_pb(XSS_LAYER, rng.random((3, 5, 5, 4)) * (step + 1)),
@@ -68,4 +69,4 @@ def activations_logdir(tmp_path_factory):
                                                 _malformed_maps("short_ranges", None)]})
     (logdir / "broken").mkdir()
     (logdir / "broken" / "events.out.tfevents.0.corrupt").write_bytes(b"\x00\x01garbage" * 100)
-    return {"logdir": logdir, "model": model, "probes": probes, "callback": cb}
+    return {"logdir": logdir, "model": model, "probes": examples[:4], "examples": examples, "callback": cb}

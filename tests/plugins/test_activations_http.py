@@ -68,6 +68,26 @@ def test_stats_unit_and_probe_routes(server):
     assert status == 200 and kind == "image/png" and images.decode_png(png).shape == (16, 16, 3)
 
 
+def test_top_examples_match_an_independent_search(server):
+    base, data = server
+    model, x = data["model"], data["examples"]
+    conv2 = keras.Model(model.inputs, model.get_layer("conv2").output)(x).numpy()  # [64, 5, 5, 16]
+    per_example = conv2.reshape(64, 25, 16)
+    for unit in (0, 9, 15):
+        got = helpers.get_json(base, P + "/top", run="cnn", layer="conv2", unit=unit)
+        assert got["step"] == 8 and got["map_shape"] == [5, 5] and got["images"] is True
+        responses = per_example[:, :, unit].max(axis=1)
+        expected = np.argsort(-responses, kind="stable")[:4]
+        assert [e["index"] for e in got["examples"]] == expected.tolist()
+        for e in got["examples"]:
+            np.testing.assert_allclose(e["value"], responses[e["index"]], rtol=1e-5, atol=1e-6)
+            assert per_example[e["index"], e["y"] * 5 + e["x"], unit] == responses[e["index"]]
+    earlier = helpers.get_json(base, P + "/top", run="cnn", layer="conv2", unit=0, step=3)
+    assert earlier["step"] == 0 and earlier["steps"] == [0, 4, 8]
+    png = helpers.get(base, P + "/example", run="cnn", index=63)[2]
+    assert np.array_equal(images.decode_png(png), images.to_display_image(x[63]))
+
+
 def test_nonfinite_values_come_back_as_such(server):
     base, _ = server
     meta = helpers.get_json(base, P + "/maps", run="odd", layer="nonfinite", step=0, probe=0)
@@ -94,6 +114,10 @@ def test_nonfinite_values_come_back_as_such(server):
     ("/steps", dict(run="broken", layer="x"), 404, "run 'broken'"),
     ("/probe", dict(run="odd", index=0), 404, "no image probe inputs"),
     ("/probe", dict(run="cnn", index=9), 404, "index 9"),
+    ("/top", dict(run="cnn", layer="conv2", unit=16), 404, "unit 16 is out of range"),
+    ("/top", dict(run="odd", layer="wide", unit=0), 404, "no activation data for run 'odd'"),
+    ("/example", dict(run="cnn", index=64), 404, "index 64"),
+    ("/example", dict(run="odd", index=0), 404, "no image dataset examples"),
     ("/static/../../setup.py", {}, 404, "no static file"),
     ("/maps", dict(run="malformed", layer="garbage_header", step=0, probe=0), 400, "malformed activation data"),
     ("/atlas", dict(run="malformed", layer="short_ranges", step=0, probe=0), 400, "range blob has 7 bytes, expected float32 2x4x3"),

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from tb_nnvis.core import taps as taps_lib
+from tb_nnvis.core import topk
 from tb_nnvis.plugins.activations import summary
 
 logger = logging.getLogger("tb_nnvis")
@@ -29,6 +30,11 @@ class ActivationsCallback(keras.callbacks.Callback):
       every_n_epochs: write at the end of every n-th epoch (0 or None: never at epoch ends).
       every_n_batches: also write every n-th training batch (None: off).
       max_units: write at most this many units per layer (the first ones); None for all.
+      examples: optional dataset inputs (e.g. ``x_val[:1000]``) to find, for every unit, the ``top_k``
+        examples that excite it most, as in the Deep Visualization Toolbox. Costs one forward pass
+        over them at the start and at each epoch write (not at batch writes); image inputs are also
+        written once so the dashboard can show them.
+      top_k: how many top examples to keep per unit.
 
     Example:
 
@@ -42,7 +48,8 @@ class ActivationsCallback(keras.callbacks.Callback):
     ['hidden']
     """
 
-    def __init__(self, log_dir, probes, layers=None, every_n_epochs=1, every_n_batches=None, max_units=None):
+    def __init__(self, log_dir, probes, layers=None, every_n_epochs=1, every_n_batches=None, max_units=None,
+                 examples=None, top_k=9):
         super().__init__()
         if not isinstance(log_dir, (str, bytes)) and not hasattr(log_dir, "__fspath__"):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
@@ -54,6 +61,16 @@ class ActivationsCallback(keras.callbacks.Callback):
             raise ValueError(f"probes must be a batch of at least one input, got shape {first.shape}")
         if len(first) > 64:
             raise ValueError(f"{len(first)} probes is too many to draw; pass a few (e.g. probes=x_val[:8])")
+        self.examples = None
+        if examples is not None:
+            self.examples = ([np.asarray(e) for e in examples] if isinstance(examples, (list, tuple))
+                             else np.asarray(examples))
+            n = len(self.examples[0] if isinstance(self.examples, list) else self.examples)
+            if n == 0:
+                raise ValueError("examples must hold at least one input, e.g. examples=x_val[:1000]")
+        if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        self.top_k = int(top_k)
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_batches", every_n_batches),
                             ("max_units", max_units)):
             if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
@@ -83,7 +100,10 @@ class ActivationsCallback(keras.callbacks.Callback):
         step = self._step()
         probes = self.probes[0] if isinstance(self.probes, list) else self.probes
         self._jobs.put(("probe inputs", lambda: summary.probe_inputs(probes, step=step)))
-        self._write(step)
+        if self.examples is not None:
+            first = self.examples[0] if isinstance(self.examples, list) else self.examples
+            self._jobs.put(("dataset examples", lambda: summary.dataset_examples(first, step=step)))
+        self._write(step, top=True)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.every_n_batches and self._writer is not None:
@@ -93,7 +113,7 @@ class ActivationsCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every_n_epochs and self._writer is not None and (epoch + 1) % self.every_n_epochs == 0:
-            self._write(self._step())
+            self._write(self._step(), top=True)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
@@ -106,11 +126,13 @@ class ActivationsCallback(keras.callbacks.Callback):
     def _step(self):
         return int(self.model.optimizer.iterations.numpy()) if self.model.optimizer is not None else 0
 
-    def _write(self, step):
+    def _write(self, step, top=False):
         """Tap the probes on the training thread (the weights of this step); encode and write on the
         worker thread, so that training does not wait for PNG compression or the disk."""
         if step in self.written_steps:
             return
+        if top and self.examples is not None:
+            self._guard("top examples", lambda: self._write_top_examples(step))
         outputs = self._guard("forward pass of the probes", lambda: self._taps(self.probes))
         if outputs is None:
             return
@@ -121,6 +143,25 @@ class ActivationsCallback(keras.callbacks.Callback):
             self._jobs.put((path, lambda p=path, v=value: summary.activations(p, v, step=step)))
         self._jobs.put(("flush", self._writer.flush))
         self.written_steps.append(step)
+
+    def _write_top_examples(self, step, batch_size=64):
+        """One pass over the examples, keeping each unit's top-k (the same weights as this step's maps)."""
+        multi = isinstance(self.examples, list)
+        n = len(self.examples[0] if multi else self.examples)
+        tops, shapes = {}, {}
+        for start in range(0, n, batch_size):
+            batch = ([e[start:start + batch_size] for e in self.examples] if multi
+                     else self.examples[start:start + batch_size])
+            for path, value in self._taps(batch).items():
+                value = np.asarray(value)
+                if self.max_units is not None:
+                    value = value[..., : self.max_units]
+                if path not in tops:
+                    tops[path], shapes[path] = topk.TopK(self.top_k, value.shape[-1]), value.shape[1:-1]
+                tops[path].update(value, start)
+        for path, top in tops.items():
+            self._jobs.put((path + " top examples", lambda p=path, t=top, s=shapes[path]:
+                            summary.top_examples(p, t, step=step, map_shape=s)))
 
     def _start_worker(self):
         # Bounded, so a slow disk slows training a little instead of filling memory.

@@ -91,8 +91,8 @@ def encode_activations(data, png_level=1):
     return Encoded(blobs, stats, layout, (p, h, w, c))
 
 
-def encode_probe_inputs(data):
-    """Blobs ``[header, PNG per probe]`` for showing probe inputs; None if they are not image-like."""
+def encode_input_images(data):
+    """Blobs ``[header, PNG per input]`` for showing probe or dataset inputs; None if not image-like."""
     data = np.asarray(data)
     pngs = []
     for x in data:
@@ -102,6 +102,12 @@ def encode_probe_inputs(data):
         pngs.append(images.encode_png(pixels))
     header = {"version": metadata.VERSION, "count": len(pngs), "shape": [int(s) for s in data.shape]}
     return [json.dumps(header).encode("utf-8")] + pngs
+
+
+def encode_top_examples(top):
+    """float64 ``[C, k, 3]`` (value, index, position) of a :class:`tb_nnvis.core.topk.TopK`."""
+    return np.stack([top.values.astype(np.float64), top.indices.astype(np.float64),
+                     top.positions.astype(np.float64)], axis=-1)
 
 
 def decode_header(blob):

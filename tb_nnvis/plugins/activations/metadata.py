@@ -10,7 +10,12 @@ Each tapped layer gives two time series, told apart by ``kind`` in the plugin co
   statistics, kept as a tensor because TensorBoard keeps ten times more tensor steps than blob steps,
   so that the units-over-training view is dense and cheap.
 
-Probe inputs are one ``probe_inputs`` blob sequence per run: ``[header JSON, PNG per probe]``.
+- ``top_examples`` (tensor, tag = path + ``TOP_SUFFIX``): float64 ``[C, k, 3]``, for each unit the k
+  dataset examples with the highest maximum response: (value, dataset index, flat position of the
+  maximum in the unit's map); index -1 where fewer than k examples exist.
+
+Probe inputs are one ``probe_inputs`` blob sequence per run: ``[header JSON, PNG per probe]``; the
+images of the dataset that top examples index into are one ``dataset_examples`` sequence of the same form.
 """
 import json
 
@@ -20,9 +25,14 @@ PLUGIN_NAME = "nnvis_activations"
 VERSION = 1
 
 MAPS, UNIT_STATS, PROBE_INPUTS = "maps", "unit_stats", "probe_inputs"
-KINDS = (MAPS, UNIT_STATS, PROBE_INPUTS)
+TOP_EXAMPLES, DATASET_EXAMPLES = "top_examples", "dataset_examples"
+KINDS = (MAPS, UNIT_STATS, PROBE_INPUTS, TOP_EXAMPLES, DATASET_EXAMPLES)
+TENSOR_KINDS = (UNIT_STATS, TOP_EXAMPLES)
 STATS_SUFFIX = "/_unit_stats"
+TOP_SUFFIX = "/_top_examples"
 PROBE_TAG = "_probe_inputs"
+EXAMPLES_TAG = "_dataset_examples"
+TOP_FIELDS = ("value", "index", "position")
 STAT_FIELDS = ("mean", "std", "min", "max", "frac_active", "nonfinite")
 # Positions of the blobs in a ``maps`` blob sequence.
 HEADER, RANGES, STATS, FIRST_PNG = 0, 1, 2, 3
@@ -37,7 +47,7 @@ def create_summary_metadata(kind, layer, *, layout=None, shape=None, description
         content["layout"] = layout
     if shape is not None:
         content["shape"] = [int(s) for s in shape]
-    data_class = (summary_pb2.DATA_CLASS_TENSOR if kind == UNIT_STATS
+    data_class = (summary_pb2.DATA_CLASS_TENSOR if kind in TENSOR_KINDS
                   else summary_pb2.DATA_CLASS_BLOB_SEQUENCE)
     return summary_pb2.SummaryMetadata(
         display_name=layer,

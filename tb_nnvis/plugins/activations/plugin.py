@@ -67,6 +67,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             "/stats": self._serve_stats,
             "/unit": self._serve_unit,
             "/probe": self._serve_probe,
+            "/top": self._serve_top,
+            "/example": self._serve_example,
         }
 
     def is_active(self):
@@ -83,7 +85,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _series(self, request, kind):
         """``{run: {layer: (tag, parsed content)}}`` of one kind; unreadable metadata is skipped."""
         ctx, eid = self._ctx(request)
-        lister = self._provider.list_tensors if kind == metadata.UNIT_STATS else self._provider.list_blob_sequences
+        tensors = kind in metadata.TENSOR_KINDS
+        lister = self._provider.list_tensors if tensors else self._provider.list_blob_sequences
         listing = lister(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
         out = {}
         for run, tags in listing.items():
@@ -235,18 +238,54 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     @route
     def _serve_probe(self, request):
+        return self._input_image(request, metadata.PROBE_INPUTS, "image probe inputs"), _PNG
+
+    @route
+    def _serve_example(self, request):
+        return self._input_image(request, metadata.DATASET_EXAMPLES, "image dataset examples"), _PNG
+
+    def _input_image(self, request, kind, what):
+        """One PNG of a probe or dataset-example series (the latest written)."""
         params = Params(request)
         run = params.str("run")
-        series = self._series(request, metadata.PROBE_INPUTS).get(run)
+        series = self._series(request, kind).get(run)
         if not series:
-            raise not_found(f"run {run!r} has no image probe inputs")
+            raise not_found(f"run {run!r} has no {what}")
         tag = next(iter(series.values()))[0]
         datums = self._read_maps(request, run, tag)
         if not datums:
-            raise not_found(f"run {run!r} has no image probe inputs loaded")
+            raise not_found(f"run {run!r} has no {what} loaded")
         values = datums[-1].values
         index = params.int("index", 0, len(values) - 2)
-        return self._blob(request, values[1 + index]), _PNG
+        return self._blob(request, values[1 + index])
+
+    @route
+    def _serve_top(self, request):
+        params, run, tag = self._layer(request, metadata.TOP_EXAMPLES)
+        content = self._series(request, metadata.TOP_EXAMPLES)[run][params.str("layer")][1]
+        ctx, eid = self._ctx(request)
+        data = self._provider.read_tensors(
+            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        datums = sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+        if not datums:
+            raise not_found(f"no top examples loaded for layer {params.str('layer')!r} in run {run!r}")
+        # The examples of the requested step, or of the latest step before it (top-k is written per epoch).
+        step = params.int("step", default=datums[-1].step)
+        before = [d for d in datums if d.step <= step]
+        datum = before[-1] if before else datums[0]
+        top = np.asarray(datum.numpy, dtype=np.float64)
+        if top.ndim != 3 or top.shape[2] != len(metadata.TOP_FIELDS):
+            raise bad_request(f"malformed top examples at step {datum.step}: shape {top.shape}")
+        unit = params.int("unit", 0, top.shape[0] - 1)
+        map_shape = [int(s) for s in content.get("shape") or []]
+        width = map_shape[-1] if map_shape else 1
+        examples = [{"value": float(v), "index": int(i), "y": int(p) // width, "x": int(p) % width}
+                    for v, i, p in top[unit] if i >= 0]
+        has_images = run in self._series(request, metadata.DATASET_EXAMPLES)
+        return {"step": datum.step, "steps": [d.step for d in datums], "unit": unit, "examples": examples,
+                "map_shape": [int(np.prod(map_shape[:-1])) if len(map_shape) > 1 else 1, width],
+                "images": has_images}, _JSON
 
 
 def _canonical_shape(shape):

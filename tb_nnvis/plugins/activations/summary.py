@@ -73,11 +73,55 @@ def probe_inputs(data, step=None, name=metadata.PROBE_TAG):
 
     if not _recording():
         return False
-    blobs = encoding.encode_probe_inputs(np.asarray(data))
+    blobs = encoding.encode_input_images(np.asarray(data))
     if blobs is None:
         return False
     md = metadata.create_summary_metadata(metadata.PROBE_INPUTS, name, shape=np.shape(data))
     return tf.summary.write(name, tf.constant(blobs, dtype=tf.string), step=step, metadata=md)
+
+
+def dataset_examples(data, step=None, name=metadata.EXAMPLES_TAG):
+    """Write the dataset inputs that :func:`top_examples` indexes into, so the dashboard can show them.
+
+    Like :func:`probe_inputs`: images only; returns False for inputs that are not image-like.
+    """
+    import tensorflow as tf
+
+    if not _recording():
+        return False
+    blobs = encoding.encode_input_images(np.asarray(data))
+    if blobs is None:
+        return False
+    md = metadata.create_summary_metadata(metadata.DATASET_EXAMPLES, name, shape=np.shape(data))
+    return tf.summary.write(name, tf.constant(blobs, dtype=tf.string), step=step, metadata=md)
+
+
+def top_examples(name, top, step=None, map_shape=None):
+    """Write, for each unit of a layer, the dataset examples that excite it most.
+
+    Args:
+      name: the layer's name or path, as in :func:`activations`.
+      top: a :class:`tb_nnvis.core.topk.TopK` filled with the layer's activations on the dataset.
+      step: the training step.
+      map_shape: the shape of one unit's map (e.g. ``(H, W)``), to place the maximum; None for dense.
+
+    >>> import tensorflow as tf, numpy as np, tempfile
+    >>> from tb_nnvis import summary
+    >>> from tb_nnvis.core.topk import top_examples as compute_top
+    >>> top = compute_top([np.random.rand(20, 6, 6, 4)], k=3)
+    >>> with tf.summary.create_file_writer(tempfile.mkdtemp()).as_default():
+    ...     ok = summary.top_examples("conv1", top, step=0, map_shape=(6, 6))
+    >>> bool(ok)
+    True
+    """
+    import tensorflow as tf
+
+    if not _recording():
+        return False
+    shape = [int(s) for s in (map_shape or ())]
+    md = metadata.create_summary_metadata(metadata.TOP_EXAMPLES, name, shape=shape)
+    return tf.summary.write(name + metadata.TOP_SUFFIX, tf.constant(encoding.encode_top_examples(top)),
+                            step=step, metadata=md)
 
 
 def _recording():
@@ -117,7 +161,7 @@ def probe_inputs_pb(data, name=metadata.PROBE_TAG):
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.util import tensor_util
 
-    blobs = encoding.encode_probe_inputs(np.asarray(data))
+    blobs = encoding.encode_input_images(np.asarray(data))
     if blobs is None:
         return None
     summary = summary_pb2.Summary()
