@@ -28,7 +28,8 @@ def write_logs(logdir, epochs=8, n=3000, seed=0):
     run = os.path.join(logdir, "demo_cnn")
     model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=64, verbose=2, callbacks=[
         keras.callbacks.TensorBoard(run),
-        tb_nnvis.keras.ActivationsCallback(run, probes=probes, every_n_batches=10),
+        tb_nnvis.keras.ActivationsCallback(run, probes=probes, every_n_batches=10,
+                                           examples=x_val, top_k=9),
     ])
     return model
 

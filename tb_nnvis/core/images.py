@@ -27,6 +27,7 @@ True
 """
 import math
 import struct
+import warnings
 import zlib
 from typing import NamedTuple
 
@@ -74,31 +75,47 @@ def quantize_atlas(maps):
         raise ValueError(f"maps must be [probes, H, W, units], got shape {maps.shape}")
     p, h, w, c = maps.shape
     finite = np.isfinite(maps)
-    lo = np.where(finite, maps, np.inf).min(axis=(1, 2))
-    hi = np.where(finite, maps, -np.inf).max(axis=(1, 2))
-    empty = ~np.isfinite(lo)  # a unit with no finite value at all
+    all_finite = bool(finite.all())  # the usual case: skip the masking passes
+    values = maps if all_finite else np.where(finite, maps, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN units
+        lo = np.nanmin(values, axis=(1, 2)) if not all_finite else values.min(axis=(1, 2))
+        hi = np.nanmax(values, axis=(1, 2)) if not all_finite else values.max(axis=(1, 2))
+    empty = np.isnan(lo)  # a unit with no finite value at all
     lo = np.where(empty, 0.0, lo).astype(np.float32)
     hi = np.where(empty, 0.0, hi).astype(np.float32)
     # Scale in float64 so that hi - lo does not overflow for extreme float32 ranges.
     span = hi.astype(np.float64) - lo
     scale = np.where(span > 0, 255.0 / np.where(span > 0, span, 1.0), 0.0)
-    with np.errstate(invalid="ignore"):
-        q = np.rint((np.where(finite, maps, 0.0) - lo[:, None, None, :]) * scale[:, None, None, :])
-    q = np.clip(np.where(finite, q, 0), 0, 255).astype(np.uint8)
-    flag = np.zeros(maps.shape, np.uint8)
-    flag[np.isnan(maps)] = NAN
-    flag[np.isposinf(maps)] = POS_INF
-    flag[np.isneginf(maps)] = NEG_INF
     rows, cols = grid_shape(c, h, w)
+    # Tiles in atlas order first ([P, rows, H, cols, W] with padding units), then one pass to quantise.
+    padded = np.zeros((p, h, w, rows * cols), np.float32)
+    padded[..., :c] = maps
+    tiled = padded.reshape(p, h, w, rows, cols).transpose(0, 3, 1, 4, 2).reshape(p, rows * h, cols * w)
+    unit_lo = _tile_params(lo, rows, cols, h, w)
+    unit_scale = _tile_params(scale.astype(np.float32), rows, cols, h, w)
     pixels = np.zeros((p, rows * h, cols * w, 3), np.uint8)
-    tiles = np.stack([q, flag], axis=-1)  # [P, H, W, C, 2]
-    padded = np.zeros((p, h, w, rows * cols, 2), np.uint8)
-    padded[:, :, :, :c] = tiles
-    # [P, H, W, rows, cols, 2] -> [P, rows, H, cols, W, 2] -> atlas
-    padded = padded.reshape(p, h, w, rows, cols, 2).transpose(0, 3, 1, 4, 2, 5)
-    pixels[..., :2] = padded.reshape(p, rows * h, cols * w, 2)
-    nonfinite = (~finite).sum(axis=(1, 2)).astype(np.int32)
+    with np.errstate(invalid="ignore"):
+        q = np.rint((tiled - unit_lo) * unit_scale)
+    if all_finite:
+        pixels[..., 0] = np.clip(q, 0, 255)
+    else:
+        ok = np.isfinite(tiled)
+        pixels[..., 0] = np.clip(np.where(ok, q, 0), 0, 255)
+        flag = pixels[..., 1]
+        flag[np.isnan(tiled)] = NAN
+        flag[np.isposinf(tiled)] = POS_INF
+        flag[np.isneginf(tiled)] = NEG_INF
+    nonfinite = np.zeros((p, c), np.int32) if all_finite else (~finite).sum(axis=(1, 2)).astype(np.int32)
     return Atlas(pixels, np.stack([lo, hi], axis=-1), nonfinite, (rows, cols))
+
+
+def _tile_params(per_unit, rows, cols, h, w):
+    """A per-(probe, unit) value ``[P, C]`` broadcast over each unit's tile of the atlas."""
+    p, c = per_unit.shape
+    padded = np.zeros((p, rows * cols), per_unit.dtype)
+    padded[:, :c] = per_unit
+    return np.repeat(np.repeat(padded.reshape(p, rows, cols), h, axis=1), w, axis=2)
 
 
 def dequantize_atlas(pixels, ranges, tile_h, tile_w, units):
@@ -158,12 +175,11 @@ def encode_png(image, level=6):
         raise ValueError(f"encode_png needs [H, W], [H, W, 3] or [H, W, 4], got {image.shape}")
     h, w, ch = image.shape
     colour_type = {1: 0, 3: 2, 4: 6}[ch]
-    flat = image.reshape(h, w * ch).astype(np.int16)
-    sub = flat.copy()
-    sub[:, ch:] -= flat[:, :-ch]
+    flat = image.reshape(h, w * ch)
     raw = np.empty((h, w * ch + 1), np.uint8)
-    raw[:, 0] = 1  # filter type Sub
-    raw[:, 1:] = (sub % 256).astype(np.uint8)
+    raw[:, 0] = 1  # filter type Sub: each byte minus the one a pixel to the left, modulo 256
+    raw[:, 1:ch + 1] = flat[:, :ch]
+    np.subtract(flat[:, ch:], flat[:, :-ch], out=raw[:, ch + 1:])  # uint8 arithmetic wraps modulo 256
 
     def chunk(kind, data):
         body = kind + data

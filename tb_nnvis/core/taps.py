@@ -152,9 +152,12 @@ def _symbolic(model, wanted, prefix=""):
 class TapModel:
     """Calls ``model`` once and returns ``{path: output}`` for the chosen layers.
 
-    Built by :func:`tap_model`. The forward pass runs in inference mode inside one cached
-    ``tf.function``.
+    Built by :func:`tap_model`. The forward pass runs in inference mode: eagerly for the first
+    calls, then inside one cached ``tf.function``, since tracing costs as much as a dozen eager calls
+    and a callback that writes once per epoch may never recoup it.
     """
+
+    EAGER_CALLS = 12
 
     def __init__(self, model, paths):
         import tensorflow as tf
@@ -164,10 +167,15 @@ class TapModel:
         graph = _graph(model)
         inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs  # a list of one warns on call
         self.model = keras.Model(inputs, [tensors[p] for p in self.paths])
-        self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self._compiled = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self.calls = 0
 
     def __call__(self, x):
-        outs = self._call(x)
+        self.calls += 1
+        if self.calls <= self.EAGER_CALLS:
+            outs = self.model(x, training=False)
+        else:
+            outs = self._compiled(x)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return dict(zip(self.paths, outs))
 

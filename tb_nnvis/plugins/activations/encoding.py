@@ -56,8 +56,12 @@ def unit_statistics(maps):
     """Per unit over all probes and positions: mean, std, min, max (of finite values), fraction > 0,
     count of non-finite values; float32 ``[C, 6]`` in the order of ``metadata.STAT_FIELDS``."""
     c = maps.shape[-1]
-    flat = maps.reshape(-1, c).astype(np.float64)
+    flat = maps.reshape(-1, c)
     finite = np.isfinite(flat)
+    if finite.all():  # the usual case, in one pass per statistic with float64 accumulators
+        return np.stack([flat.mean(0, dtype=np.float64), flat.std(0, dtype=np.float64), flat.min(0), flat.max(0),
+                         (flat > 0).mean(0), np.zeros(c)], axis=1).astype(np.float32)
+    flat = flat.astype(np.float64)
     n = finite.sum(axis=0)
     safe = np.where(finite, flat, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
