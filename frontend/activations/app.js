@@ -42,7 +42,9 @@ class ActivationsApp {
     this.atlasCache = new PromiseCache(600);
     this.mapsCache = new PromiseCache(600);
     this.unitCache = new PromiseCache(200);
-    this.tok = { layer: 0, step: 0, unit: 0 };
+    this.topCache = new PromiseCache(400);
+    this.noTop = new Set(); // JSON([run, layer]) of layers without top examples (the /top 404)
+    this.tok = { layer: 0, step: 0, unit: 0, top: 0 };
     this.playTimer = 0;
   }
 
@@ -299,6 +301,10 @@ class ActivationsApp {
   }
 
   async reload() {
+    // new data may bring (new) top examples
+    this.topCache.clear();
+    this.noTop.clear();
+    this.topReq = null;
     if (!this.tags) return this.loadTags();
     try { this.tags = await getJSON("tags"); } catch (_) { return; }
     this.renderRuns();
@@ -709,9 +715,34 @@ class ActivationsApp {
       unit: u, img: this.cur.img, maps: this.cur.maps, colored: this.cur.colored,
       layout: this.cur.maps.layout || (this.layerInfo() || {}).layout, statsRow: this.unitStats(u), dead: this.isDead(u),
     });
+    this.loadTop();
     const filmKey = JSON.stringify([this.S.run, this.S.layer, this.S.probe, u, this.S.cmap]);
     if (withFilm || this.filmKey !== filmKey) this.loadFilm(filmKey);
     else this.detail.markCurrent(this.S.step);
+  }
+
+  /** The dataset examples that drive the selected unit most, at the viewed step (or the latest before it). */
+  async loadTop() {
+    const { run, layer, unit, step } = this.S;
+    const layerKey = JSON.stringify([run, layer]);
+    const key = JSON.stringify([run, layer, unit, step]);
+    if (key === this.topReq) return;
+    this.topReq = key;
+    const t = ++this.tok.top;
+    if (this.noTop.has(layerKey)) { this.detail.hideTop(); return; }
+    let d;
+    try {
+      d = await this.topCache.get(key, () => getJSON("top", { run, layer, unit, step }));
+    } catch (e) {
+      if (t !== this.tok.top) return;
+      this.topReq = null;
+      // 404: this layer has no top examples (the callback ran without `examples=`): no section, no error
+      if (e && e.status === 404) { this.noTop.add(layerKey); this.detail.hideTop(); }
+      else this.detail.topError(e);
+      return;
+    }
+    if (t !== this.tok.top) return;
+    this.detail.setTop(d, { run, viewStep: step });
   }
 
   async loadFilm(filmKey) {

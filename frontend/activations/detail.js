@@ -1,7 +1,9 @@
 // Unit detail panel: the unit enlarged, the exact value under the cursor, its statistics at this step,
-// and a filmstrip of the unit at every loaded step (click to jump, play to animate).
+// the dataset examples that drive the unit most (with where its maximum is), and a filmstrip of the unit
+// at every loaded step (click to jump, play to animate).
 
 import { fmt, fmtPct } from "../shared/format.js";
+import { apiUrl, showError } from "../shared/api.js";
 import { valueAt, peakOf, unitTileCanvas, FLAG_NAN, FLAG_POSINF, FLAG_NEGINF } from "./atlas.js";
 import { COLORMAPS } from "../shared/colormap.js";
 
@@ -41,6 +43,18 @@ export class DetailPanel {
 
     this.stats = el("table", "nv-stats");
 
+    // top dataset examples (hidden when the layer has none)
+    this.top = el("div", "nv-top");
+    this.top.hidden = true;
+    this.top.setAttribute("aria-label", "Top dataset examples");
+    const topHead = el("div", "nv-top-head");
+    this.topStep = el("span", "nv-faint nv-top-step");
+    topHead.append(el("span", "nv-section-title", "Top dataset examples"), this.topStep);
+    this.topList = el("div", "nv-top-list");
+    this.topMsg = el("div", "nv-top-msg");
+    this.topHint = el("div", "nv-hint");
+    this.top.append(topHead, this.topList, this.topMsg, this.topHint);
+
     const filmHead = el("div", "nv-film-head");
     this.play = el("button", "nv-btn", "▶ Play");
     this.play.type = "button";
@@ -51,7 +65,7 @@ export class DetailPanel {
     this.film = el("div", "nv-film");
     this.filmMsg = el("div", "nv-faint");
 
-    this.el.append(head, this.bigWrap, this.readout, this.pos, this.stats, filmHead, this.film, this.filmMsg);
+    this.el.append(head, this.bigWrap, this.readout, this.pos, this.stats, this.top, filmHead, this.film, this.filmMsg);
     if (parent) parent.appendChild(this.el);
 
     this.big.addEventListener("mousemove", (e) => this._hover(e));
@@ -110,6 +124,81 @@ export class DetailPanel {
       tr.append(el("th", "", k), el("td", "", v));
       this.stats.appendChild(tr);
     }
+  }
+
+  /** Hides the top-examples section (layer without top examples, or nothing selected). */
+  hideTop() {
+    this.top.hidden = true;
+    this.topKey = null;
+    this.topList.replaceChildren();
+    this.topMsg.replaceChildren();
+  }
+
+  /** A failed /top request other than "this layer has none": the message in the section. */
+  topError(err) {
+    this.top.hidden = false;
+    this.topKey = null;
+    this.topStep.textContent = "";
+    this.topHint.textContent = "";
+    this.topList.replaceChildren();
+    showError(this.topMsg, err, { title: "Could not load the top dataset examples" });
+  }
+
+  /**
+   * data: the /top answer {step, unit, examples: [{value, index, y, x}], map_shape: [H, W], images};
+   * run: for the example image URLs; viewStep: the step the dashboard shows.
+   */
+  setTop(data, { run, viewStep }) {
+    this.top.hidden = false;
+    this.topMsg.replaceChildren();
+    const used = data.step;
+    this.top.dataset.unit = String(data.unit);
+    this.top.dataset.step = String(used);
+    this.topStep.textContent = used === viewStep ? `· step ${used}` : `· from step ${used}`;
+    this.topStep.title = used === viewStep ? "" : `Top examples are written per epoch; step ${viewStep} has none, these are from step ${used}.`;
+    const examples = data.examples || [];
+    const [H, W] = data.map_shape && data.map_shape.length === 2 ? data.map_shape : [1, 1];
+    const marked = data.images && H * W > 1;
+    const key = JSON.stringify([run, data.unit, used, examples, H, W, data.images]);
+    if (key === this.topKey) return;
+    this.topKey = key;
+    this.topList.replaceChildren();
+    if (!examples.length) {
+      this.topHint.textContent = "";
+      showError(this.topMsg, "No examples recorded for this unit.", { kind: "warn" });
+      return;
+    }
+    examples.forEach((ex, rank) => {
+      const where = H * W > 1 ? ` · peak at y = ${ex.y}, x = ${ex.x}` : "";
+      const item = el("div", "nv-top-ex");
+      item.title = `#${ex.index} · value ${fmt(ex.value, 5)}${where}`;
+      item.dataset.index = String(ex.index);
+      const box = el("div", "nv-top-img");
+      if (data.images) {
+        const img = el("img", "nv-pixelated");
+        img.alt = `dataset example ${ex.index} (rank ${rank + 1})`;
+        img.draggable = false;
+        box.classList.add("nv-loading");
+        img.addEventListener("load", () => box.classList.remove("nv-loading"));
+        img.addEventListener("error", () => { img.remove(); box.classList.remove("nv-loading"); box.classList.add("nv-noimg"); box.textContent = `#${ex.index}`; });
+        img.src = apiUrl("example", { run, index: ex.index });
+        box.appendChild(img);
+        if (marked) {
+          const m = el("span", "nv-top-mark");
+          m.style.left = `${((ex.x + 0.5) / W) * 100}%`;
+          m.style.top = `${((ex.y + 0.5) / H) * 100}%`;
+          box.appendChild(m);
+        }
+      } else {
+        box.classList.add("nv-noimg");
+        box.textContent = `#${ex.index}`;
+      }
+      const lab = el("span", "nv-top-value nv-mono", fmt(ex.value));
+      item.append(box, lab);
+      this.topList.appendChild(item);
+    });
+    this.topHint.textContent = marked ? "The inputs that excite this unit most; the ring marks where in the map its maximum is."
+      : "The inputs that excite this unit most.";
   }
 
   _hover(e) {
@@ -190,14 +279,21 @@ export class DetailPanel {
       else draw(p);
     });
     const cur = this.film.querySelector("[aria-current]");
-    if (cur && cur.scrollIntoView) cur.scrollIntoView({ block: "nearest", inline: "nearest" });
+    if (cur) this._reveal(cur);
+  }
+
+  /** Scrolls the filmstrip (only it, never the page) so that frame `b` is visible. */
+  _reveal(b) {
+    const f = this.film, fr = f.getBoundingClientRect(), br = b.getBoundingClientRect();
+    if (br.left < fr.left) f.scrollLeft += br.left - fr.left - 4;
+    else if (br.right > fr.right) f.scrollLeft += br.right - fr.right + 4;
   }
 
   markCurrent(step) {
     for (const b of this.film.querySelectorAll(".nv-frame")) {
       if (b.title === `step ${step}`) {
         b.setAttribute("aria-current", "true");
-        if (b.scrollIntoView) b.scrollIntoView({ block: "nearest", inline: "nearest" });
+        this._reveal(b);
       } else b.removeAttribute("aria-current");
     }
   }

@@ -232,3 +232,60 @@ def test_overview_and_load_fast(activations_logdir, browser):
             assert not tab.errors, tab.errors
         finally:
             tab.close()
+
+
+def test_top_dataset_examples(tb, browser):
+    # run cnn: ActivationsCallback(examples=x (64 images 16×16×3), top_k=4); run odd: no top examples
+    top = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/top", run="cnn", layer="conv2", unit=5)
+    assert len(top["examples"]) == 4 and top["images"], top
+    tab = Tab(browser, deep_link(tb, run="cnn", layer="conv2", unit=5))
+    try:
+        tab.wait_loaded()
+        tab.frame.wait_for_selector(".nv-top:not([hidden]) .nv-top-ex")
+        assert tab.frame.locator(".nv-top[data-unit='5']").count() == 1
+        assert tab.frame.locator(".nv-top-step").text_content() == f"· step {top['step']}"
+        items = tab.frame.locator(".nv-top-ex")
+        assert items.count() == 4
+        for i, ex in enumerate(top["examples"]):
+            item = items.nth(i)
+            assert first_number(item.locator(".nv-top-value").text_content()) == pytest.approx(ex["value"], rel=1e-3, abs=1e-3)
+            assert item.get_attribute("title").startswith(f"#{ex['index']} ")
+            assert item.locator(".nv-top-mark").count() == 1
+        # the thumbnails are the dataset images (decoded, not blank), with the marker where the peak is
+        tab.frame.wait_for_function("() => [...document.querySelectorAll('.nv-top-ex img')].every((i) => i.complete && i.naturalWidth > 0)")
+        images = tab.js("""() => [...document.querySelectorAll('.nv-top-ex')].map((ex) => {
+            const img = ex.querySelector('img'), c = document.createElement('canvas');
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data, colours = new Set();
+            for (let i = 0; i < d.length; i += 4) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+            const r = img.getBoundingClientRect(), m = ex.querySelector('.nv-top-mark').getBoundingClientRect();
+            return {w: c.width, h: c.height, colours: colours.size, shown: r.width,
+                    mx: (m.left + m.width / 2 - r.left) / r.width, my: (m.top + m.height / 2 - r.top) / r.height};
+        })""")
+        H, W = top["map_shape"]
+        for ex, im in zip(top["examples"], images):
+            assert (im["w"], im["h"]) == (16, 16) and im["colours"] > 50 and im["shown"] >= 48, im
+            assert im["mx"] == pytest.approx((ex["x"] + 0.5) / W, abs=0.03), (ex, im)
+            assert im["my"] == pytest.approx((ex["y"] + 0.5) / H, abs=0.03), (ex, im)
+        # another unit: its own examples
+        top2 = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/top", run="cnn", layer="conv2", unit=6)
+        tab.click_unit(6)
+        tab.frame.wait_for_selector(".nv-top[data-unit='6']")
+        titles = tab.frame.locator(".nv-top-ex").evaluate_all("(els) => els.map((e) => e.title)")
+        assert [t.split(" ")[0] for t in titles] == [f"#{ex['index']}" for ex in top2["examples"]]
+        assert not tab.errors, tab.errors
+    finally:
+        tab.close()
+    # a run without top examples: no section, and no error message for the 404
+    tab = Tab(browser, deep_link(tb, run="odd", layer="nonfinite", unit=0))
+    try:
+        tab.wait_loaded()
+        tab.frame.wait_for_selector(".nv-col-detail:not([hidden]) .nv-readout:not(:empty)")
+        tab.frame.wait_for_function("() => window.__nnvisActivations.noTop.size === 1")
+        assert tab.frame.locator(".nv-top").is_hidden()
+        assert tab.frame.locator(".nv-top-ex").count() == 0
+        assert tab.frame.locator(".nv-message.nv-error").count() == 0
+        assert not tab.errors, tab.errors
+    finally:
+        tab.close()
