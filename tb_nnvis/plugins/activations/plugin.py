@@ -111,12 +111,27 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             raise not_found(f"no layer {layer!r} in run {run!r}")
         return params, run, series[run][layer][0]
 
-    def _read_maps(self, request, run, tag):
+    def _read_blobs(self, request, run, tag):
         ctx, eid = self._ctx(request)
         data = self._provider.read_blob_sequences(
             ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
         return sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+
+    def _read_tensors(self, request, run, tag):
+        ctx, eid = self._ctx(request)
+        data = self._provider.read_tensors(
+            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        return sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+
+    def _probe_at_step(self, request):
+        """The ``maps`` datum, its decoded header/ranges/stats and the probe that a request names."""
+        params, run, tag = self._layer(request)
+        datum = self._datum_at(params, self._read_blobs(request, run, tag), run, tag)
+        header, ranges, stats = self._decoded(request, datum)
+        probe = params.int("probe", 0, header["shape"][0] - 1)
+        return datum, header, ranges, stats, probe
 
     def _datum_at(self, params, datums, run, layer):
         step = params.int("step")
@@ -182,37 +197,27 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     @route
     def _serve_steps(self, request):
         _, run, tag = self._layer(request)
-        datums = self._read_maps(request, run, tag)
+        datums = self._read_blobs(request, run, tag)
         limit = _server.sample_limit(self._hints, metadata.PLUGIN_NAME, "blob_sequence")
         return {"steps": [{"step": d.step, "wall_time": d.wall_time} for d in datums],
                 "sample_limit": limit, "hint": _server.sample_hint(metadata.PLUGIN_NAME, len(datums))}, _JSON
 
     @route
     def _serve_maps(self, request):
-        params, run, tag = self._layer(request)
-        datum = self._datum_at(params, self._read_maps(request, run, tag), run, tag)
-        header, ranges, stats = self._decoded(request, datum)
-        probe = params.int("probe", 0, header["shape"][0] - 1)
+        datum, header, ranges, stats, probe = self._probe_at_step(request)
         return {"step": datum.step, "probe": probe, "shape": header["shape"], "layout": header["layout"],
                 "grid": header["grid"], "range": ranges[probe, :, :2], "nonfinite": ranges[probe, :, 2].astype(int),
                 "stats": {"fields": list(metadata.STAT_FIELDS), "values": stats}}, _JSON
 
     @route
     def _serve_atlas(self, request):
-        params, run, tag = self._layer(request)
-        datum = self._datum_at(params, self._read_maps(request, run, tag), run, tag)
-        header, _, _ = self._decoded(request, datum)
-        probe = params.int("probe", 0, header["shape"][0] - 1)
+        datum, _, _, _, probe = self._probe_at_step(request)
         return self._blob(request, datum.values[metadata.FIRST_PNG + probe]), _PNG
 
     @route
     def _serve_stats(self, request):
         params, run, tag = self._layer(request, metadata.UNIT_STATS)
-        ctx, eid = self._ctx(request)
-        data = self._provider.read_tensors(
-            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
-        datums = sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+        datums = self._read_tensors(request, run, tag)
         k = len(metadata.STAT_FIELDS)
         values = [np.asarray(d.numpy, dtype=np.float32) for d in datums]
         if any(v.ndim != 2 or v.shape[1] != k for v in values):
@@ -223,7 +228,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     @route
     def _serve_unit(self, request):
         params, run, tag = self._layer(request)
-        datums = self._read_maps(request, run, tag)
+        datums = self._read_blobs(request, run, tag)
         if not datums:
             raise not_found(f"no steps loaded for layer {tag!r} in run {run!r}")
         decoded = [self._decoded(request, d) for d in datums]
@@ -252,7 +257,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         if not series:
             raise not_found(f"run {run!r} has no {what}")
         tag = next(iter(series.values()))[0]
-        datums = self._read_maps(request, run, tag)
+        datums = self._read_blobs(request, run, tag)
         if not datums:
             raise not_found(f"run {run!r} has no {what} loaded")
         values = datums[-1].values
@@ -263,11 +268,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _serve_top(self, request):
         params, run, tag = self._layer(request, metadata.TOP_EXAMPLES)
         content = self._series(request, metadata.TOP_EXAMPLES)[run][params.str("layer")][1]
-        ctx, eid = self._ctx(request)
-        data = self._provider.read_tensors(
-            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
-        datums = sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+        datums = self._read_tensors(request, run, tag)
         if not datums:
             raise not_found(f"no top examples loaded for layer {params.str('layer')!r} in run {run!r}")
         # The examples of the requested step, or of the latest step before it (top-k is written per epoch).

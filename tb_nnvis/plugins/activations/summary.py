@@ -69,15 +69,7 @@ def probe_inputs(data, step=None, name=metadata.PROBE_TAG):
     >>> bool(ok)
     True
     """
-    import tensorflow as tf
-
-    if not _recording():
-        return False
-    blobs = encoding.encode_input_images(np.asarray(data))
-    if blobs is None:
-        return False
-    md = metadata.create_summary_metadata(metadata.PROBE_INPUTS, name, shape=np.shape(data))
-    return tf.summary.write(name, tf.constant(blobs, dtype=tf.string), step=step, metadata=md)
+    return _input_images(metadata.PROBE_INPUTS, name, data, step)
 
 
 def dataset_examples(data, step=None, name=metadata.EXAMPLES_TAG):
@@ -85,6 +77,10 @@ def dataset_examples(data, step=None, name=metadata.EXAMPLES_TAG):
 
     Like :func:`probe_inputs`: images only; returns False for inputs that are not image-like.
     """
+    return _input_images(metadata.DATASET_EXAMPLES, name, data, step)
+
+
+def _input_images(kind, name, data, step):
     import tensorflow as tf
 
     if not _recording():
@@ -92,7 +88,7 @@ def dataset_examples(data, step=None, name=metadata.EXAMPLES_TAG):
     blobs = encoding.encode_input_images(np.asarray(data))
     if blobs is None:
         return False
-    md = metadata.create_summary_metadata(metadata.DATASET_EXAMPLES, name, shape=np.shape(data))
+    md = metadata.create_summary_metadata(kind, name, shape=np.shape(data))
     return tf.summary.write(name, tf.constant(blobs, dtype=tf.string), step=step, metadata=md)
 
 
