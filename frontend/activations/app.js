@@ -729,7 +729,8 @@ class ActivationsApp {
     if (key === this.topReq) return;
     this.topReq = key;
     const t = ++this.tok.top;
-    if (this.noTop.has(layerKey)) { this.detail.hideTop(); return; }
+    const info = this.layerInfo();
+    if ((info && info.top_examples === false) || this.noTop.has(layerKey)) { this.detail.hideTop(); return; }
     let d;
     try {
       d = await this.topCache.get(key, () => getJSON("top", { run, layer, unit, step }));

@@ -252,7 +252,8 @@ def test_top_dataset_examples(tb, browser):
             assert item.get_attribute("title").startswith(f"#{ex['index']} ")
             assert item.locator(".nv-top-mark").count() == 1
         # the thumbnails are the dataset images (decoded, not blank), with the marker where the peak is
-        tab.frame.wait_for_function("() => [...document.querySelectorAll('.nv-top-ex img')].every((i) => i.complete && i.naturalWidth > 0)")
+        # wait until every thumbnail settled (loaded or failed); a failed one shows up below as size 0x0
+        tab.frame.wait_for_function("() => [...document.querySelectorAll('.nv-top-ex img')].every((i) => i.complete)")
         images = tab.js("""() => [...document.querySelectorAll('.nv-top-ex')].map((ex) => {
             const img = ex.querySelector('img'), c = document.createElement('canvas');
             c.width = img.naturalWidth; c.height = img.naturalHeight;
@@ -282,7 +283,7 @@ def test_top_dataset_examples(tb, browser):
     try:
         tab.wait_loaded()
         tab.frame.wait_for_selector(".nv-col-detail:not([hidden]) .nv-readout:not(:empty)")
-        tab.frame.wait_for_function("() => window.__nnvisActivations.noTop.size === 1")
+        tab.frame.wait_for_function("() => window.__nnvisActivations.topReq != null")  # loadTop ran for this unit
         assert tab.frame.locator(".nv-top").is_hidden()
         assert tab.frame.locator(".nv-top-ex").count() == 0
         assert tab.frame.locator(".nv-message.nv-error").count() == 0

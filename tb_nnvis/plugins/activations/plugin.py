@@ -3,7 +3,8 @@
 Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 
 - ``/index.js``, ``/static/<path>``: the frontend.
-- ``/tags``: ``{"runs": {run: {layer: {shape, layout, units, probes}}}, "probe_inputs": {run: {count, shape}}}``.
+- ``/tags``: ``{"runs": {run: {layer: {shape, layout, units, probes, top_examples}}},
+  "probe_inputs": {run: {count, shape}}}``.
 - ``/steps?run&layer``: loaded steps with wall times, the sampling limit and how to raise it.
 - ``/maps?run&layer&step&probe``: the atlas geometry, each unit's ``[lo, hi]`` and non-finite count
   for that probe, and the unit statistics at that step.
@@ -11,6 +12,8 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 - ``/stats?run&layer``: unit statistics at every loaded step, ``[steps][units][fields]``.
 - ``/unit?run&layer&probe&unit``: one unit's range at every loaded step (for the filmstrip).
 - ``/probe?run&index``: a probe input as a PNG.
+- ``/top?run&layer&unit[&step]``: the unit's top dataset examples (value, index, peak position).
+- ``/example?run&index``: a dataset example as a PNG.
 """
 import collections
 import threading
@@ -181,6 +184,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     @route
     def _serve_tags(self, request):
         runs = {}
+        top = self._series(request, metadata.TOP_EXAMPLES)
         for run, layers in self._series(request, metadata.MAPS).items():
             runs[run] = {}
             for layer, (_, content) in layers.items():
@@ -188,7 +192,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 canonical, layout = _canonical_shape(shape), content.get("layout")
                 runs[run][layer] = {"shape": canonical, "layout": layout,
                                     "units": canonical[3] if canonical else None,
-                                    "probes": canonical[0] if canonical else None}
+                                    "probes": canonical[0] if canonical else None,
+                                    "top_examples": layer in top.get(run, {})}
         probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape")}
                   for run, tags in self._series(request, metadata.PROBE_INPUTS).items()
                   for _, (_, c) in tags.items()}
