@@ -189,3 +189,20 @@ def test_callback_on_mobilenet_nested_in_sequential_under_mirrored_strategy(tmp_
     stored, _, _ = decode_maps(series[name][-1][1])
     assert_within_one_step(stored, keras.Model(net.inputs, net.get_layer("block_3_project").output)(x[:2]).numpy())
     assert [s for s, _ in series[name]] == [0, 2]
+
+
+def test_top_examples_are_written_at_epoch_ends_even_when_a_batch_write_took_the_step(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu", name="h"),
+                              keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).random((16, 4)).astype("float32")
+    cb = ActivationsCallback(str(tmp_path), probes=x[:2], every_n_batches=2, examples=x, top_k=3)
+    model.fit(x, np.ones((16, 1)), batch_size=4, epochs=2, verbose=0, callbacks=[cb])
+    series, contents = read_events(tmp_path)
+    assert [s for s, _ in series["h" + metadata.TOP_SUFFIX]] == [0, 4, 8]
+    assert contents["h" + metadata.TOP_SUFFIX]["kind"] == "top_examples"
+    top = series["h" + metadata.TOP_SUFFIX][-1][1]  # [units, k, (value, index, position)]
+    responses = keras.Model(model.inputs, model.get_layer("h").output)(x).numpy()
+    for unit in range(3):
+        expected = np.argsort(-responses[:, unit], kind="stable")[:3]
+        assert top[unit, :, 1].astype(int).tolist() == expected.tolist()

@@ -55,18 +55,16 @@ class ActivationsCallback(keras.callbacks.Callback):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         if probes is None:
             raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
-        self.probes = [np.asarray(p) for p in probes] if isinstance(probes, (list, tuple)) else np.asarray(probes)
-        first = self.probes[0] if isinstance(self.probes, list) else self.probes
+        self.probes = _batch(probes)
+        first = _first_input(self.probes)
         if first.ndim < 1 or len(first) == 0:
             raise ValueError(f"probes must be a batch of at least one input, got shape {first.shape}")
         if len(first) > 64:
             raise ValueError(f"{len(first)} probes is too many to draw; pass a few (e.g. probes=x_val[:8])")
         self.examples = None
         if examples is not None:
-            self.examples = ([np.asarray(e) for e in examples] if isinstance(examples, (list, tuple))
-                             else np.asarray(examples))
-            n = len(self.examples[0] if isinstance(self.examples, list) else self.examples)
-            if n == 0:
+            self.examples = _batch(examples)
+            if len(_first_input(self.examples)) == 0:
                 raise ValueError("examples must hold at least one input, e.g. examples=x_val[:1000]")
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
@@ -82,6 +80,7 @@ class ActivationsCallback(keras.callbacks.Callback):
         self.max_units = max_units
         self.layer_paths = None
         self.written_steps = []
+        self._top_steps = []
         self._taps = None
         self._writer = None
         self._failed = set()
@@ -98,11 +97,11 @@ class ActivationsCallback(keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(self.log_dir)
         self._start_worker()
         step = self._step()
-        probes = self.probes[0] if isinstance(self.probes, list) else self.probes
+        probes = _first_input(self.probes)
         self._jobs.put(("probe inputs", lambda: summary.probe_inputs(probes, step=step)))
         if self.examples is not None:
-            first = self.examples[0] if isinstance(self.examples, list) else self.examples
-            self._jobs.put(("dataset examples", lambda: summary.dataset_examples(first, step=step)))
+            examples = _first_input(self.examples)
+            self._jobs.put(("dataset examples", lambda: summary.dataset_examples(examples, step=step)))
         self._write(step, top=True)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -129,10 +128,11 @@ class ActivationsCallback(keras.callbacks.Callback):
     def _write(self, step, top=False):
         """Tap the probes on the training thread (the weights of this step); encode and write on the
         worker thread, so that training does not wait for PNG compression or the disk."""
+        if top and self.examples is not None and step not in self._top_steps:
+            self._top_steps.append(step)
+            self._guard("top examples", lambda: self._write_top_examples(step))
         if step in self.written_steps:
             return
-        if top and self.examples is not None:
-            self._guard("top examples", lambda: self._write_top_examples(step))
         outputs = self._guard("forward pass of the probes", lambda: self._taps(self.probes))
         if outputs is None:
             return
@@ -147,7 +147,7 @@ class ActivationsCallback(keras.callbacks.Callback):
     def _write_top_examples(self, step, batch_size=64):
         """One pass over the examples, keeping each unit's top-k (the same weights as this step's maps)."""
         multi = isinstance(self.examples, list)
-        n = len(self.examples[0] if multi else self.examples)
+        n = len(_first_input(self.examples))
         tops, shapes = {}, {}
         for start in range(0, n, batch_size):
             batch = ([e[start:start + batch_size] for e in self.examples] if multi
@@ -187,6 +187,15 @@ class ActivationsCallback(keras.callbacks.Callback):
                 logger.warning("tb_nnvis: could not write activations of %s (%s: %s); training goes on",
                                what, type(e).__name__, e)
             return None
+
+
+def _batch(inputs):
+    """A batch of model inputs as numpy: one array, or a list of arrays for a multi-input model."""
+    return [np.asarray(x) for x in inputs] if isinstance(inputs, (list, tuple)) else np.asarray(inputs)
+
+
+def _first_input(inputs):
+    return inputs[0] if isinstance(inputs, list) else inputs
 
 
 def _is_chief():
