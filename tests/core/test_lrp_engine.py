@@ -352,3 +352,69 @@ def test_bad_targets_and_inputs_are_clear_errors():
     x[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN or Inf"):
         attribute(m, x, composite="epsilon")
+
+
+def _bidirectional_text_model(layer_cls, merge_mode, return_sequences, use_bias=True):
+    import keras
+
+    keras.utils.set_random_seed(3)
+    i = keras.Input((7,), dtype="int32")
+    e = keras.layers.Embedding(20, 5)(i)
+    h = keras.layers.Bidirectional(layer_cls(4, return_sequences=return_sequences, use_bias=use_bias),
+                                   merge_mode=merge_mode)(e)
+    if return_sequences:
+        h = keras.layers.GlobalAveragePooling1D()(h)
+    return keras.Model(i, keras.layers.Dense(3, use_bias=use_bias)(h))
+
+
+def test_bidirectional_concat_equals_two_explicit_layers():
+    import keras
+    import numpy as np
+
+    from tb_nnvis.lrp import attribute
+
+    for cls in (keras.layers.LSTM, keras.layers.GRU):
+        bidi = _bidirectional_text_model(cls, "concat", False)
+        wrapper = bidi.layers[2]
+        # The same network written out: a forward layer, a go_backwards layer, concatenated.
+        i = keras.Input((7,), dtype="int32")
+        e = keras.layers.Embedding(20, 5)(i)
+        f = cls(4)(e)
+        b = cls(4, go_backwards=True)(e)
+        twin = keras.Model(i, keras.layers.Dense(3)(keras.layers.Concatenate()([f, b])))
+        twin.layers[1].set_weights(bidi.layers[1].get_weights())
+        twin.layers[2].set_weights(wrapper.forward_layer.get_weights())
+        twin.layers[3].set_weights(wrapper.backward_layer.get_weights())
+        twin.layers[-1].set_weights(bidi.layers[-1].get_weights())
+        ids = np.random.default_rng(0).integers(0, 20, (3, 7))
+        np.testing.assert_allclose(twin(ids), bidi(ids), rtol=1e-5, atol=1e-6)
+        r = attribute(bidi, ids, target=1, composite="epsilon")
+        assert r.shape == (3, 7)
+        np.testing.assert_allclose(r, attribute(twin, ids, target=1, composite="epsilon"), rtol=1e-4, atol=1e-6)
+
+
+def test_bidirectional_sum_and_sequences_conserve_without_biases():
+    import keras
+    import numpy as np
+
+    from tb_nnvis.lrp import Composite, Epsilon, attribute
+
+    for cls, mode in ((keras.layers.LSTM, "sum"), (keras.layers.GRU, "concat")):
+        model = _bidirectional_text_model(cls, mode, True, use_bias=False)
+        ids = np.random.default_rng(1).integers(0, 20, (4, 7))
+        composite = Composite(layer_map={keras.layers.Dense: Epsilon(1e-9)}, epsilon=1e-9, stabilizer=1e-9)
+        r = attribute(model, ids, target=0, composite=composite)
+        logit = model(ids).numpy()[:, 0]
+        np.testing.assert_allclose(r.sum(axis=1), logit, rtol=1e-4, atol=1e-6)
+
+
+def test_bidirectional_ave_names_the_layer():
+    import keras
+    import numpy as np
+    import pytest
+
+    from tb_nnvis.lrp import LRPError, attribute
+
+    model = _bidirectional_text_model(keras.layers.LSTM, "ave", False)
+    with pytest.raises(LRPError, match="bidirectional.*'ave'"):
+        attribute(model, np.zeros((1, 7), "int32"), composite="epsilon")

@@ -33,7 +33,7 @@ MOVE = _cls("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D"
             "GlobalMaxPooling3D", "Flatten", "Reshape", "Permute", "ZeroPadding1D", "ZeroPadding2D",
             "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "Concatenate", "UpSampling1D",
             "UpSampling2D", "UpSampling3D", "RepeatVector")
-RECURRENT = _cls("LSTM", "GRU")
+RECURRENT = _cls("LSTM", "GRU", "Bidirectional")
 
 
 def _entries(mapping):

@@ -281,22 +281,60 @@ class EmbeddingSum(Rule):
 
 class RecurrentEpsilon(Rule):
     """LSTM/GRU by Arras et al. 2017: signal-take-all through the multiplicative gates, ε on the linear
-    maps. ``epsilon=None`` uses the composite's ε. Implemented in :mod:`tb_nnvis.core.lrp.recurrent`."""
+    maps. ``epsilon=None`` uses the composite's ε. Implemented in :mod:`tb_nnvis.core.lrp.recurrent`.
+
+    A ``Bidirectional`` wrapper is explained as its two layers: with ``merge_mode="concat"`` each half
+    of the output relevance goes to its own direction; with ``"sum"`` the ε-rule splits it in
+    proportion to each direction's output.
+    """
 
     def __init__(self, epsilon=None):
         self.epsilon = epsilon
 
     def propagate(self, step, xs, zs, rs, ctx):
         import keras
-        from . import recurrent  # lazy: written separately, and only recurrent models need it
 
         eps = ctx.epsilon if self.epsilon is None else self.epsilon
         layer = step.layer
-        if isinstance(layer, keras.layers.LSTM):
-            fn = recurrent.lstm_relevance
-        elif isinstance(layer, keras.layers.GRU):
-            fn = recurrent.gru_relevance
+        if isinstance(layer, keras.layers.Bidirectional):
+            out = self._bidirectional(layer, xs[0], rs[0], eps)
         else:
-            raise LRPError(no_rule_message(layer, "is not an LSTM or GRU, so RecurrentEpsilon cannot apply"))
-        out = fn(layer, xs[0], rs[0], epsilon=eps)
+            out = _recurrent_fn(layer)(layer, xs[0], rs[0], epsilon=eps)
         return [out] + [None] * (len(xs) - 1)
+
+    @staticmethod
+    def _bidirectional(layer, x, r, eps):
+        from . import recurrent
+
+        fwd, bwd = layer.forward_layer, layer.backward_layer
+        seq = fwd.return_sequences
+        if layer.merge_mode == "concat":
+            units = fwd.units
+            r_f, r_b = r[..., :units], r[..., units:]
+        elif layer.merge_mode == "sum":
+            y_f = recurrent.recurrent_forward(fwd, x)
+            y_b = recurrent.recurrent_forward(bwd, x)
+            if not seq:
+                y_f, y_b = y_f[:, -1], y_b[:, -1]
+            else:
+                y_b = tf.reverse(y_b, [1])  # the wrapper returns the backward sequence in input order
+            share = _div(r, y_f + y_b, eps)
+            r_f, r_b = y_f * share, y_b * share
+        else:
+            raise LRPError(no_rule_message(layer, f"merges its directions by {layer.merge_mode!r}; only "
+                                                  f"'concat' and 'sum' have an LRP rule"))
+        if seq:  # back to the backward layer's own (processing) order
+            r_b = tf.reverse(r_b, [1])
+        return (_recurrent_fn(fwd)(fwd, x, r_f, epsilon=eps) + _recurrent_fn(bwd)(bwd, x, r_b, epsilon=eps))
+
+
+def _recurrent_fn(layer):
+    import keras
+
+    from . import recurrent  # lazy: only recurrent models need it
+
+    if isinstance(layer, keras.layers.LSTM):
+        return recurrent.lstm_relevance
+    if isinstance(layer, keras.layers.GRU):
+        return recurrent.gru_relevance
+    raise LRPError(no_rule_message(layer, "is not an LSTM or GRU, so RecurrentEpsilon cannot apply"))
