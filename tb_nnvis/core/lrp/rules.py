@@ -73,7 +73,16 @@ class LinearRule(Rule):
         if step.op is None:
             raise LRPError(no_rule_message(step.layer, f"is not a Dense/convolution, so {type(self).__name__} "
                                                        f"cannot apply to it"))
-        return [self.linear(step.op, xs[0], zs[0], rs[0], ctx.nonneg[0])]
+        op, x, z, r = step.op, xs[0], zs[0], rs[0]
+        if ctx.nonneg[0] or not self.splits_by_sign:
+            return [self.linear(op, x, z, r, ctx.nonneg[0])]
+        # Not known ≥ 0 from the graph (e.g. images in [0, 1] at the input): decide at run time. The
+        # x⁻ terms vanish exactly when x ≥ 0, so the cheaper branch gives the same relevance.
+        return [tf.cond(tf.reduce_all(x >= 0), lambda: self.linear(op, x, z, r, True),
+                        lambda: self.linear(op, x, z, r, False))]
+
+    # Rules whose definition splits the input by sign have a cheaper exact form for x ≥ 0.
+    splits_by_sign = False
 
     def linear(self, op, x, z, r, nonneg):
         raise NotImplementedError
@@ -103,6 +112,8 @@ class ZPlus(LinearRule):
     """LRP-z⁺ as zennit defines it (α=1, β=0 with inputs split by sign):
     z = x⁺·W⁺ + b⁺ + x⁻·W⁻ and R = x⁺ ⊙ W⁺ᵀ s + x⁻ ⊙ W⁻ᵀ s, s = R_out / stabilize(z)."""
 
+    splits_by_sign = True
+
     def __init__(self, stabilizer=1e-6):
         self.stabilizer = stabilizer
 
@@ -121,6 +132,8 @@ class ZPlus(LinearRule):
 class AlphaBeta(LinearRule):
     """LRP-αβ (zennit): positive contributions x⁺W⁺ + x⁻W⁻ (+ b⁺) weighted by α, negative ones
     x⁺W⁻ + x⁻W⁺ (+ b⁻) by β, each normalised by its own stabilised sum. Requires α − β = 1."""
+
+    splits_by_sign = True
 
     def __init__(self, alpha=2.0, beta=1.0, stabilizer=1e-6):
         if alpha < 0 or beta < 0:
@@ -150,6 +163,8 @@ class Gamma(LinearRule):
     z⁺ = x⁺(W + γW⁺) + (b + γb⁺) + x⁻(W + γW⁻); for outputs with z < 0:
     z⁻ = x⁺(W + γW⁻) + (b + γb⁻) + x⁻(W + γW⁺); outputs with z = 0 pass nothing.
     With non-negative inputs this is the original γ-rule of Montavon et al. 2019."""
+
+    splits_by_sign = True
 
     def __init__(self, gamma=0.25, stabilizer=1e-6):
         self.gamma, self.stabilizer = gamma, stabilizer
