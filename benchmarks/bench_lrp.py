@@ -76,7 +76,7 @@ def interleaved(fns, rounds):
     return best
 
 
-def speed(model, rounds=5):
+def speed(model, rounds=9):
     x = np.random.default_rng(0).uniform(0, 1, (32, 64, 64, 3)).astype("float32")
     xt = tf.constant(x)
     lm = logits_model(model)
