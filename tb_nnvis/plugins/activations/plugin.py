@@ -115,17 +115,16 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return params, run, series[run][layer][0]
 
     def _read_blobs(self, request, run, tag):
-        ctx, eid = self._ctx(request)
-        data = self._provider.read_blob_sequences(
-            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
-        return sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+        return self._read(self._provider.read_blob_sequences, request, run, tag)
 
     def _read_tensors(self, request, run, tag):
+        return self._read(self._provider.read_tensors, request, run, tag)
+
+    def _read(self, reader, request, run, tag):
+        """Every loaded step of one series, in step order."""
         ctx, eid = self._ctx(request)
-        data = self._provider.read_tensors(
-            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        data = reader(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
+                      run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
         return sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
 
     def _probe_at_step(self, request):
