@@ -38,9 +38,8 @@ setup(
         "tensorboard>=2.16",
     ],
     extras_require={
-        "tf": ["tensorflow-cpu>=2.16; platform_machine!='arm64'", "keras>=3.0"],
         "demo": ["tensorflow-cpu>=2.16", "keras>=3.0"],
-        "test": ["tensorflow-cpu>=2.16", "keras>=3.0", "pytest>=7", "playwright>=1.40", "scikit-learn>=1.3"],
+        "test": ["tensorflow-cpu>=2.16", "keras>=3.0", "pytest>=7", "playwright>=1.40"],
     },
     entry_points={
         "tensorboard_plugins": [f"{name} = {target}" for name, target in PLUGINS.items()],
