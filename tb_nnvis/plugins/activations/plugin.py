@@ -105,6 +105,11 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return out
 
     def _layer(self, request, kind=metadata.MAPS):
+        """``(params, run, tag)`` of the series the request names; 404 when it does not exist."""
+        return self._layer_series(request, kind)[:3]
+
+    def _layer_series(self, request, kind):
+        """Like :meth:`_layer`, plus the series' plugin content."""
         params = Params(request)
         run, layer = params.str("run"), params.str("layer")
         series = self._series(request, kind)
@@ -112,7 +117,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             raise not_found(f"no activation data for run {run!r}")
         if layer not in series[run]:
             raise not_found(f"no layer {layer!r} in run {run!r}")
-        return params, run, series[run][layer][0]
+        tag, content = series[run][layer]
+        return params, run, tag, content
 
     def _read_blobs(self, request, run, tag):
         return self._read(self._provider.read_blob_sequences, request, run, tag)
@@ -270,8 +276,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
 
     @route
     def _serve_top(self, request):
-        params, run, tag = self._layer(request, metadata.TOP_EXAMPLES)
-        content = self._series(request, metadata.TOP_EXAMPLES)[run][params.str("layer")][1]
+        params, run, tag, content = self._layer_series(request, metadata.TOP_EXAMPLES)
         datums = self._read_tensors(request, run, tag)
         if not datums:
             raise not_found(f"no top examples loaded for layer {params.str('layer')!r} in run {run!r}")
