@@ -219,13 +219,19 @@ def _finish(layer, s_seq, x, w_in, absorbed_steps, r_init, out_dtype, return_bia
 # ---------------------------------------------------------------------------
 
 
+def _cell_weights(cell, dtype):
+    """(kernel, recurrent kernel, bias or None) of an LSTM/GRU cell, cast to ``dtype``."""
+    def cast(v):
+        return tf.cast(tf.convert_to_tensor(v), dtype)
+
+    bias = cast(cell.bias) if cell.use_bias and cell.bias is not None else None
+    return cast(cell.kernel), cast(cell.recurrent_kernel), bias
+
+
 def _lstm_weights(cell, dtype):
     h = cell.units
-    k = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
-    u = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
-    if cell.use_bias and cell.bias is not None:
-        b = tf.cast(tf.convert_to_tensor(cell.bias), dtype)
-    else:
+    k, u, b = _cell_weights(cell, dtype)
+    if b is None:
         b = tf.zeros([4 * h], dtype)
     return h, k, u, b
 
@@ -330,10 +336,8 @@ def lstm_relevance(layer, x, relevance_out, epsilon=1e-3, initial_state=None,
 
 def _gru_weights(cell, dtype):
     h = cell.units
-    k = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
-    u = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
-    if cell.use_bias and cell.bias is not None:
-        b = tf.cast(tf.convert_to_tensor(cell.bias), dtype)
+    k, u, b = _cell_weights(cell, dtype)
+    if b is not None:
         if cell.reset_after:
             b_in, b_rec = b[0], b[1]
         else:
