@@ -58,21 +58,19 @@ class ActivationsApp {
     document.body.replaceChildren(app);
     this.main = main;
 
-    // --- sidebar: runs
-    const secRuns = el("section", "nv-section");
-    secRuns.append(el("div", "nv-section-title", "Runs"));
-    this.runList = el("div", "nv-list nv-run-list");
-    this.runList.setAttribute("role", "listbox");
-    this.runList.setAttribute("aria-label", "Runs");
-    secRuns.append(this.runList);
-
-    // --- layers
-    const secLayers = el("section", "nv-section");
-    secLayers.append(el("div", "nv-section-title", "Layers"));
-    this.layerList = el("div", "nv-list nv-layer-list");
-    this.layerList.setAttribute("role", "listbox");
-    this.layerList.setAttribute("aria-label", "Layers");
-    secLayers.append(this.layerList);
+    // --- sidebar: runs and layers, each a titled listbox
+    const listSection = (title, cls) => {
+      const sec = el("section", "nv-section");
+      const list = el("div", `nv-list ${cls}`);
+      list.setAttribute("role", "listbox");
+      list.setAttribute("aria-label", title);
+      sec.append(el("div", "nv-section-title", title), list);
+      return [sec, list];
+    };
+    const [secRuns, runList] = listSection("Runs", "nv-run-list");
+    const [secLayers, layerList] = listSection("Layers", "nv-layer-list");
+    this.runList = runList;
+    this.layerList = layerList;
 
     // --- probe inputs
     const secProbe = el("section", "nv-section");
