@@ -74,10 +74,15 @@ Scope and conventions:
 * Works inside ``tf.function`` with unknown batch size and unknown ``T``
   (the time loop is a ``tf.scan``).
 
-The module depends on tensorflow only (no keras import: layers are duck-typed).
+The module depends on tensorflow only (no keras import: layers are duck-typed); the cells' weight
+layout is read by :mod:`tb_nnvis.core.cells`, shared with the RNN traces.
 """
 
 import tensorflow as tf
+
+from tb_nnvis.core.cells import cell_kind
+from tb_nnvis.core.cells import gru_weights as _gru_weights
+from tb_nnvis.core.cells import lstm_weights as _lstm_weights
 
 __all__ = [
     "stabilize",
@@ -127,14 +132,9 @@ def eps_linear(x, w, z, relevance, epsilon=1e-3):
 
 
 def _cell_kind(layer):
-    """'lstm' / 'gru' from the cell's class hierarchy (no keras import)."""
-    cell = getattr(layer, "cell", None)
-    names = {c.__name__ for c in type(cell).__mro__} if cell is not None else set()
-    if "LSTMCell" in names:
-        return "lstm"
-    if "GRUCell" in names:
-        return "gru"
-    return None
+    """'lstm' / 'gru' (the cells these rules cover), else None."""
+    kind = cell_kind(layer)
+    return kind if kind in ("lstm", "gru") else None
 
 
 def _check_layer(layer, kind):
@@ -217,23 +217,6 @@ def _finish(layer, s_seq, x, w_in, absorbed_steps, r_init, out_dtype, return_bia
 # ---------------------------------------------------------------------------
 # LSTM
 # ---------------------------------------------------------------------------
-
-
-def _cell_weights(cell, dtype):
-    """(kernel, recurrent kernel, bias or None) of an LSTM/GRU cell, cast to ``dtype``."""
-    def cast(v):
-        return tf.cast(tf.convert_to_tensor(v), dtype)
-
-    bias = cast(cell.bias) if cell.use_bias and cell.bias is not None else None
-    return cast(cell.kernel), cast(cell.recurrent_kernel), bias
-
-
-def _lstm_weights(cell, dtype):
-    h = cell.units
-    k, u, b = _cell_weights(cell, dtype)
-    if b is None:
-        b = tf.zeros([4 * h], dtype)
-    return h, k, u, b
 
 
 def _lstm_forward(layer, x, initial_state, name):
@@ -332,19 +315,6 @@ def lstm_relevance(layer, x, relevance_out, epsilon=1e-3, initial_state=None,
 # ---------------------------------------------------------------------------
 # GRU
 # ---------------------------------------------------------------------------
-
-
-def _gru_weights(cell, dtype):
-    h = cell.units
-    k, u, b = _cell_weights(cell, dtype)
-    if b is not None:
-        if cell.reset_after:
-            b_in, b_rec = b[0], b[1]
-        else:
-            b_in, b_rec = b, tf.zeros([3 * h], dtype)
-    else:
-        b_in = b_rec = tf.zeros([3 * h], dtype)
-    return h, k, u, b_in, b_rec
 
 
 def _gru_forward(layer, x, initial_state, name):
