@@ -1,0 +1,294 @@
+"""What every tb_nnvis Keras callback shares: when to write, who writes, and writing that never stops training.
+
+A tab's callback subclasses :class:`SummaryCallback` and implements two methods:
+
+- ``setup()``: once, on the training thread at the start of ``fit`` (chief only, the writer exists);
+- ``write(step, epoch_end)``: on the training thread, with the weights of that step: compute what to log
+  (compiled, on a few probes), then hand the encoding and writing to :meth:`SummaryCallback.submit`.
+
+The base class gives each callback:
+
+- a schedule (``every_n_epochs``, ``every_n_batches``) on the optimizer's iteration count, the state before
+  training included, each step written once;
+- one ``tf.summary`` writer and a worker thread that encodes and writes in the background, so training
+  does not wait for PNG compression or the disk (the queue is bounded: a slow disk slows training a
+  little instead of filling memory);
+- nothing lost: queued writes are drained and flushed at the end of ``fit``, when the interpreter exits
+  after an exception escaped ``fit`` (Keras does not call ``on_train_end`` then), and on SIGTERM;
+- failures as warnings, once per item: a summary that cannot be written never ends training;
+- under a multi-worker strategy, only the chief writes (TensorBoard expects one writer per run).
+"""
+import atexit
+import logging
+import queue
+import signal
+import threading
+import weakref
+
+import keras
+import numpy as np
+
+logger = logging.getLogger("tb_nnvis")
+
+_STOP = object()
+_DRAIN_TIMEOUT_S = 60.0
+
+
+class SummaryCallback(keras.callbacks.Callback):
+    """Base class of tb_nnvis callbacks: a schedule, a background writer, and no lost or fatal writes.
+
+    Args:
+      log_dir: where to write; a directory TensorBoard's ``--logdir`` covers (any ``tf.io.gfile`` path).
+      every_n_epochs: write at the end of every n-th epoch (0 or None: never at epoch ends).
+      every_n_batches: also write every n-th optimizer step (None: off).
+
+    Example (a callback that logs the mean of the first layer's kernel):
+
+    >>> import keras, numpy as np, tempfile, tensorflow as tf
+    >>> class KernelMean(SummaryCallback):
+    ...     name = "kernel mean"
+    ...     def write(self, step, epoch_end):
+    ...         value = float(np.mean(self.model.layers[0].get_weights()[0]))
+    ...         self.submit("kernel", lambda: tf.summary.scalar("kernel_mean", value, step=step))
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> cb = KernelMean(tempfile.mkdtemp())
+    >>> _ = model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=2, batch_size=4, verbose=0, callbacks=[cb])
+    >>> cb.written_steps
+    [0, 2, 4]
+    """
+
+    name = "summaries"
+
+    def __init__(self, log_dir, every_n_epochs=1, every_n_batches=None):
+        super().__init__()
+        if not isinstance(log_dir, (str, bytes)) and not hasattr(log_dir, "__fspath__"):
+            raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
+        for arg, value in (("every_n_epochs", every_n_epochs), ("every_n_batches", every_n_batches)):
+            check_count(arg, value)
+        self.log_dir = log_dir.decode() if isinstance(log_dir, bytes) else str(log_dir)
+        self.every_n_epochs = every_n_epochs or 0
+        self.every_n_batches = every_n_batches or 0
+        self.written_steps = []
+        self._writer = None
+        self._worker = None
+        self._jobs = None
+        self._failed = set()
+
+    # ---- for subclasses -----------------------------------------------------------------------------
+
+    def setup(self):
+        """Called once at the start of training on the chief, after the writer exists."""
+
+    def write(self, step, epoch_end):
+        """Compute this step's summaries on the training thread and :meth:`submit` their writing.
+
+        Called once per step. When an epoch ends on a step that a batch write already took, it is called
+        again with ``epoch_end=True`` and the step already in ``written_steps``, so that work done only at
+        epoch ends (a pass over a dataset, say) still happens; skip the rest in that case.
+        """
+        raise NotImplementedError
+
+    def submit(self, what, fn):
+        """Run ``fn()`` on the worker thread inside ``writer.as_default()``; a failure is one warning."""
+        self._jobs.put((what, fn))
+
+    def guard(self, what, fn):
+        """Run ``fn()`` now; a failure is a warning (once per ``what``), never the end of training."""
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - training must go on
+            if what not in self._failed:
+                self._failed.add(what)
+                logger.warning("tb_nnvis: could not write %s of %s (%s: %s); training goes on",
+                               self.name, what, type(e).__name__, e)
+            return None
+
+    def step(self):
+        """The optimizer's iteration count (0 before training), so summaries line up with the loss curves."""
+        optimizer = getattr(self.model, "optimizer", None)
+        return int(optimizer.iterations.numpy()) if optimizer is not None else 0
+
+    # ---- Keras events -------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        if not is_chief():
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        self._start_worker()
+        try:
+            self.setup()
+        except Exception as e:  # noqa: BLE001 - a callback that cannot start must not stop training
+            logger.warning("tb_nnvis: %s are off for this run: %s: %s", self.name, type(e).__name__, e)
+            self.close()
+            return
+        self._maybe_write(self.step(), epoch_end=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_batches and self._worker is not None:
+            step = self.step()
+            if step % self.every_n_batches == 0:
+                self._maybe_write(step, epoch_end=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_epochs and self._worker is not None and (epoch + 1) % self.every_n_epochs == 0:
+            self._maybe_write(self.step(), epoch_end=True)
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self):
+        """Write everything still queued and flush; safe to call more than once."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        _SIGTERM.forget(self)
+        _drain(self._jobs, worker)
+        self.guard("flush", self._writer.flush)
+
+    # ---- internals ----------------------------------------------------------------------------------
+
+    def _maybe_write(self, step, epoch_end):
+        if step in self.written_steps and not epoch_end:
+            return
+        self.guard("this step", lambda: self.write(step, epoch_end))
+        if step not in self.written_steps:
+            self.written_steps.append(step)
+        self.submit("flush", self._writer.flush)
+
+    def _start_worker(self):
+        if self._worker is not None:
+            return
+        self._jobs = queue.Queue(maxsize=64)
+        # A daemon thread, so that a crashed run is not kept alive by it; _drain_all (atexit) and the SIGTERM
+        # handler write what is still queued before the interpreter goes away.
+        self._worker = threading.Thread(target=_work, args=(self._jobs, self._writer, weakref.ref(self)),
+                                        name=f"tb_nnvis-{self.name}", daemon=True)
+        self._worker.start()
+        _LIVE.add(self)
+        _SIGTERM.watch(self)
+
+
+def _work(jobs, writer, owner):
+    with writer.as_default():
+        while True:
+            job = jobs.get()
+            if job is _STOP:
+                return
+            what, fn = job
+            callback = owner()
+            if callback is None:
+                _quiet(fn)
+            else:
+                callback.guard(what, fn)
+                del callback
+
+
+def _quiet(fn):
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - the callback is gone; nothing to tell
+        pass
+
+
+def _drain(jobs, worker, timeout=_DRAIN_TIMEOUT_S):
+    jobs.put(_STOP)
+    worker.join(timeout)
+    if worker.is_alive():
+        logger.warning("tb_nnvis: the writer thread did not finish within %.0f s; some summaries may be missing",
+                       timeout)
+
+
+# Callbacks whose worker is running: drained at interpreter exit, when an exception escaped fit and Keras
+# never called on_train_end.
+_LIVE = weakref.WeakSet()
+
+
+@atexit.register
+def _drain_all():
+    for callback in list(_LIVE):
+        callback.close()
+
+
+class _SigtermDrain:
+    """While a callback trains, SIGTERM first drains its writes, then does what it did before."""
+
+    def __init__(self):
+        self._watched = weakref.WeakSet()
+        self._previous = None
+
+    def watch(self, callback):
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        if not self._watched:
+            previous = signal.getsignal(signal.SIGTERM)
+            if previous is self._handle:
+                return
+            try:
+                signal.signal(signal.SIGTERM, self._handle)
+            except (ValueError, OSError):
+                return
+            self._previous = previous
+        self._watched.add(callback)
+
+    def forget(self, callback):
+        self._watched.discard(callback)
+        if not self._watched and self._previous is not None and \
+                threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _handle(self, signum, frame):
+        for callback in list(self._watched):
+            callback.close()
+        previous, self._previous = self._previous, None
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:  # SIG_DFL: die of the signal as the process would have
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+
+
+_SIGTERM = _SigtermDrain()
+
+
+def check_count(name, value):
+    """Raise a ValueError unless ``value`` is None or a non-negative integer."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+
+
+def batch_inputs(inputs):
+    """A batch of model inputs as numpy: one array, or a list of arrays for a multi-input model.
+
+    >>> batch_inputs([[1, 2], [3, 4]])[1].tolist()
+    [3, 4]
+    """
+    return [np.asarray(x) for x in inputs] if isinstance(inputs, (list, tuple)) else np.asarray(inputs)
+
+
+def first_input(inputs):
+    """The first input of a batch made by :func:`batch_inputs` (the one images and tokens come from)."""
+    return inputs[0] if isinstance(inputs, list) else inputs
+
+
+def slice_inputs(inputs, start, stop):
+    """Rows ``start:stop`` of a batch made by :func:`batch_inputs`."""
+    return [x[start:stop] for x in inputs] if isinstance(inputs, list) else inputs[start:stop]
+
+
+def is_chief():
+    """Under a multi-worker strategy only the chief writes, as TensorBoard expects one writer per run."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
