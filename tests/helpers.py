@@ -20,9 +20,9 @@ def free_port():
 
 
 @contextlib.contextmanager
-def tensorboard(logdir, load_fast="false", extra=()):
+def tensorboard(logdir, load_fast="false", extra=(), plugin="nnvis_activations"):
     """Start ``tensorboard`` on ``logdir`` (loopback, free port) and yield its base URL once it answers
-    and has loaded our data."""
+    and lists ``plugin`` as enabled (it has loaded that plugin's data)."""
     port = free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     cmd = [exe, "--logdir", str(logdir), "--port", str(port), "--host", "127.0.0.1",
@@ -36,12 +36,12 @@ def tensorboard(logdir, load_fast="false", extra=()):
                 raise RuntimeError("tensorboard exited: " + proc.stderr.read().decode()[-3000:])
             try:
                 listing = json.loads(get(base, "/data/plugins_listing")[2])
-                if listing.get("nnvis_activations", {}).get("enabled"):
+                if listing.get(plugin, {}).get("enabled"):
                     break
             except (OSError, ValueError):
                 pass
             if time.time() > deadline:
-                raise RuntimeError("tensorboard did not list nnvis_activations as enabled in 90 s")
+                raise RuntimeError(f"tensorboard did not list {plugin} as enabled in 90 s")
             time.sleep(0.5)
         yield base
     finally:
