@@ -126,8 +126,13 @@ def resolve(model, layers=None):
     return paths
 
 
-def _symbolic(model, wanted, prefix=""):
-    """KerasTensors, in ``model``'s own graph, for the wanted paths under ``prefix``."""
+def _symbolic(model, wanted, prefix="", pick=None):
+    """KerasTensors, in ``model``'s own graph, for the wanted paths under ``prefix``.
+
+    ``pick(node)`` chooses what of a layer call to return (default: its first output); it may return a
+    list of KerasTensors, e.g. a call's input and mask (:mod:`tb_nnvis.core.rnn` does).
+    """
+    pick = pick or _first_output
     graph = _graph(model)
     found = {}
     for layer in graph.operations:
@@ -137,7 +142,7 @@ def _symbolic(model, wanted, prefix=""):
                 inner = [w for w in wanted if w.startswith(path + "/")]
                 if not inner:
                     continue
-                inner_tensors = _symbolic(layer, inner, path + "/")
+                inner_tensors = _symbolic(layer, inner, path + "/", pick)
                 # Re-call a model of the nested taps on this call's inputs: the result lives in our graph.
                 sub = keras.Model(_graph(layer).inputs, [inner_tensors[w] for w in inner])
                 args = node.arguments.args
@@ -145,7 +150,7 @@ def _symbolic(model, wanted, prefix=""):
                 outs = outs if isinstance(outs, (list, tuple)) else [outs]
                 found.update(zip(inner, outs))
             elif path in wanted:
-                found[path] = _first_output(node)
+                found[path] = pick(node)
     return found
 
 
