@@ -1,0 +1,106 @@
+"""Keras 3 models as GraphDefs: nodes, edges, groups, shapes and parameter counts, and what a real
+``tensorboard`` serves from them (both loaders)."""
+import keras
+import numpy as np
+import pytest
+
+from tb_nnvis.core import graph_def
+from tests import helpers
+
+
+def residual_model():
+    """A Functional model with a nested Functional block, a residual Add, a shared Dense and a nested
+    Sequential head: every structure the converter must get right."""
+    inp = keras.Input((8, 8, 3), name="img")
+    sub_in = keras.Input((8, 8, 4), name="block_in")
+    block = keras.Model(sub_in, keras.layers.Conv2D(4, 3, padding="same", name="block_conv")(sub_in), name="block")
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inp)
+    res = keras.layers.Add(name="residual")([stem, block(stem)])
+    gap = keras.layers.GlobalAveragePooling2D(name="gap")(res)
+    shared = keras.layers.Dense(4, name="shared")
+    head = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="head_dense")], name="head")
+    return keras.Model(inp, head(shared(shared(gap))), name="net")
+
+
+def nodes(graph):
+    return {n.name: n for n in graph.node}
+
+
+def test_functional_nodes_edges_and_nested_groups():
+    model = residual_model()
+    g = nodes(graph_def.model_to_graph_def(model))
+    head_in = [n for n in g if n.startswith("net/head/input_layer")]  # Keras numbers input layers
+    assert len(head_in) == 1
+    assert set(g) - set(head_in) == {"net/img", "net/stem", "net/block/block_in", "net/block/block_conv",
+                                     "net/residual", "net/gap", "net/shared", "net/head/head_dense"}
+    assert list(g["net/residual"].input) == ["net/stem", "net/block/block_conv"]  # the residual branch
+    assert list(g["net/block/block_in"].input) == ["net/stem"]                    # into the nested group
+    assert list(g["net/shared"].input) == ["net/gap", "net/shared"]               # a shared layer, once
+    assert list(g[head_in[0]].input) == ["net/shared"]
+    assert list(g["net/head/head_dense"].input) == head_in
+    assert g["net/residual"].op == "Add" and g["net/stem"].op == "Conv2D"
+
+
+def test_shapes_and_parameter_counts_match_the_layers():
+    model = residual_model()
+    g = nodes(graph_def.model_to_graph_def(model))
+    for path, layer in [("net/stem", model.get_layer("stem")), ("net/shared", model.get_layer("shared")),
+                        ("net/block/block_conv", model.get_layer("block").get_layer("block_conv")),
+                        ("net/head/head_dense", model.get_layer("head").get_layer("head_dense"))]:
+        expected = sum(w.size for w in layer.get_weights())
+        assert g[path].attr["parameters"].i == expected > 0
+        assert g[path].attr["trainable_parameters"].i == expected
+    assert g["net/stem"].attr["output_shape"].s == b"(None, 8, 8, 4)"
+    dims = [d.size for d in g["net/stem"].attr["_output_shapes"].list.shape[0].dim]
+    assert dims == [-1, 8, 8, 4]
+    assert g["net/residual"].attr["parameters"].i == 0
+
+
+def test_batchnorm_counts_non_trainable_parameters():
+    model = keras.Sequential([keras.Input((5,)), keras.layers.BatchNormalization(name="bn")], name="s")
+    node = nodes(graph_def.model_to_graph_def(model))["s/bn"]
+    assert (node.attr["parameters"].i, node.attr["trainable_parameters"].i) == (20, 10)
+
+
+def test_unbuilt_and_subclassed_models_get_clear_errors():
+    with pytest.raises(graph_def.GraphError, match="never built.*keras.Input"):
+        graph_def.model_to_graph_def(keras.Sequential([keras.layers.Dense(2)], name="lazy"))
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed")
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    net = Net()
+    net(np.ones((1, 3), "float32"))
+    with pytest.raises(graph_def.GraphError, match="'subclassed'.*subclassed keras.Model.*Functional API"):
+        graph_def.model_to_graph_def(net)
+
+
+@pytest.fixture(scope="module")
+def graph_logdir(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("graphs")
+    graph_def.write_graph(logdir / "functional", residual_model())
+    graph_def.write_graph(logdir / "sequential", keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2, name="out")], name="mlp"))
+    return logdir
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_tensorboard_serves_the_graph(graph_logdir, load_fast):
+    from google.protobuf import text_format
+    from tensorboard.compat.proto import graph_pb2
+
+    with helpers.tensorboard(graph_logdir, load_fast, plugin="graphs") as base:
+        info = helpers.get_json(base, "/data/plugin/graphs/info")
+        assert info["functional"]["run_graph"] and info["sequential"]["run_graph"]
+        status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="functional", conceptual="false")
+        assert status == 200
+        served = text_format.Parse(body.decode("utf-8"), graph_pb2.GraphDef())
+        assert nodes(served)["net/residual"].input == ["net/stem", "net/block/block_conv"]
+        assert nodes(served)["net/stem"].attr["parameters"].i == 3 * 3 * 3 * 4 + 4
+        status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="sequential", conceptual="false")
+        assert status == 200 and b'"mlp/hidden"' in body
