@@ -6,13 +6,7 @@ import { fmt, fmtPct } from "../shared/format.js";
 import { apiUrl, showError } from "../shared/api.js";
 import { valueAt, peakOf, unitTileCanvas, FLAG_NAN, FLAG_POSINF, FLAG_NEGINF } from "./atlas.js";
 import { COLORMAPS } from "../shared/colormap.js";
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+import { el } from "../shared/dom.js";
 
 export class DetailPanel {
   /** callbacks: {onClose(), onStep(step), onPlay(playing)} */

@@ -1,0 +1,136 @@
+// The selected unit: its detail panel (enlarged map, statistics), its top dataset examples, and its
+// filmstrip over the loaded steps with Play. The app owns the state; this module owns the requests.
+
+import { getJSON, PromiseCache, showError } from "../shared/api.js";
+import { DetailPanel } from "./detail.js";
+import { layerRange, resolveCmap } from "./atlas.js";
+
+export class UnitView {
+  constructor(parent, app) {
+    this.app = app;
+    this.unitCache = new PromiseCache(200);
+    this.topCache = new PromiseCache(400);
+    this.noTop = new Set(); // JSON([run, layer]) of layers without top examples (the /top 404)
+    this.tok = { top: 0, film: 0 };
+    this.topReq = null;
+    this.filmKey = null;
+    this.playTimer = 0;
+    this.col = parent;
+    this.panel = new DetailPanel(parent, {
+      onClose: () => app.selectUnit(-1),
+      onStep: (s) => { this.stopPlay(); app.setStep(s); },
+      onPlay: (p) => (p ? this.startPlay() : this.stopPlay()),
+    });
+    parent.hidden = true;
+  }
+
+  /** New data may bring (new) top examples and steps. */
+  reset() {
+    this.topCache.clear();
+    this.unitCache.clear();
+    this.noTop.clear();
+    this.topReq = null;
+    this.filmKey = null;
+  }
+
+  hide() {
+    this.stopPlay();
+    this.col.hidden = true;
+  }
+
+  /** Show unit app.S.unit at the current step; `withFilm` reloads the filmstrip. */
+  show(withFilm) {
+    const app = this.app, cur = app.cur, S = app.S;
+    if (!cur || S.unit < 0 || S.unit >= cur.maps.range.length) return;
+    this.col.hidden = false;
+    this.panel.show({
+      unit: S.unit, img: cur.img, maps: cur.maps, colored: cur.colored,
+      layout: cur.maps.layout || (app.layerInfo() || {}).layout, statsRow: app.unitStats(S.unit), dead: app.isDead(S.unit),
+    });
+    this.loadTop();
+    const filmKey = JSON.stringify([S.run, S.layer, S.probe, S.unit, S.cmap]);
+    if (withFilm || this.filmKey !== filmKey) this.loadFilm(filmKey);
+    else this.panel.markCurrent(S.step);
+  }
+
+  /** The dataset examples that drive the selected unit most, at the viewed step (or the latest before it). */
+  async loadTop() {
+    const { run, layer, unit, step } = this.app.S;
+    const layerKey = JSON.stringify([run, layer]);
+    const key = JSON.stringify([run, layer, unit, step]);
+    if (key === this.topReq) return;
+    this.topReq = key;
+    const t = ++this.tok.top;
+    const info = this.app.layerInfo();
+    if ((info && info.top_examples === false) || this.noTop.has(layerKey)) { this.panel.hideTop(); return; }
+    let d;
+    try {
+      d = await this.topCache.get(key, () => getJSON("top", { run, layer, unit, step }));
+    } catch (e) {
+      if (t !== this.tok.top) return;
+      this.topReq = null;
+      // 404: this layer has no top examples (the callback ran without `examples=`): no section, no error
+      if (e && e.status === 404) { this.noTop.add(layerKey); this.panel.hideTop(); } else this.panel.topError(e);
+      return;
+    }
+    if (t !== this.tok.top) return;
+    this.panel.setTop(d, { run, viewStep: step });
+  }
+
+  async loadFilm(filmKey) {
+    const app = this.app;
+    const t = ++this.tok.film;
+    this.filmKey = filmKey;
+    const { run, layer, probe, unit } = app.S;
+    let d;
+    try {
+      d = await this.unitCache.get(JSON.stringify([run, layer, probe, unit]), () => getJSON("unit", { run, layer, probe, unit }));
+    } catch (e) {
+      if (t !== this.tok.film) return;
+      this.panel.film.replaceChildren();
+      showError(this.panel.filmMsg, e, { title: "Could not load the unit over training" });
+      return;
+    }
+    if (t !== this.tok.film) return;
+    const steps = d.steps || [];
+    const [glo] = layerRange(app.cur ? app.cur.maps.range : []);
+    const cmapName = resolveCmap(app.S.cmap, Math.min(glo, ...d.range.map((r) => (r && Number.isFinite(r[0]) ? r[0] : 0))));
+    // Atlases with at most 4 requests at a time, nearest to the current step first.
+    const cur = steps.indexOf(app.S.step);
+    const order = steps.map((_, i) => i).sort((a, b) => Math.abs(a - cur) - Math.abs(b - cur));
+    const resolvers = new Array(steps.length);
+    const atlases = steps.map((_, i) => new Promise((res) => { resolvers[i] = res; }));
+    let active = 0, next = 0;
+    const pump = () => {
+      while (active < 4 && next < order.length) {
+        const i = order[next++];
+        active++;
+        app.fetchAtlas(steps[i], probe).then((img) => resolvers[i](img), (e) => resolvers[i](e instanceof Error ? e : new Error(String(e))))
+          .finally(() => {
+            active--;
+            if (t === this.tok.film) pump();
+            else while (next < order.length) resolvers[order[next++]](null);
+          });
+      }
+    };
+    pump();
+    this.panel.setFilm({ unit, steps, ranges: d.range, grid: d.grid, cmapName, current: app.S.step, atlases });
+  }
+
+  startPlay() {
+    const app = this.app;
+    if (app.steps.length < 2) return;
+    this.stopPlay();
+    this.panel.setPlaying(true);
+    this.playTimer = setInterval(() => {
+      const i = app.steps.indexOf(app.S.step);
+      app.setStep(app.steps[(i + 1) % app.steps.length]);
+    }, 700);
+  }
+
+  stopPlay() {
+    if (this.playTimer) clearInterval(this.playTimer);
+    this.playTimer = 0;
+    this.panel.setPlaying(false);
+  }
+}
