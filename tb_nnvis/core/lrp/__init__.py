@@ -10,9 +10,10 @@ See :func:`attribute`, :class:`Composite` and the rule classes.
 from .composites import PRESETS, Composite
 from .engine import attribute, explainer
 from .errors import LRPError
+from .intermediate import attribute_layers, unit_heatmaps
 from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Norm, Pass, RecurrentEpsilon, Route, Rule,
                     WSquare, ZBox, ZPlus, stabilize)
 
-__all__ = ["attribute", "explainer", "Composite", "PRESETS", "LRPError", "Rule", "Epsilon", "Gamma", "AlphaBeta",
-           "ZPlus", "ZBox", "Flat", "WSquare", "Pass", "Norm", "Route", "EmbeddingSum", "RecurrentEpsilon",
+__all__ = ["attribute", "explainer", "attribute_layers", "unit_heatmaps", "Composite", "PRESETS", "LRPError",
+           "Rule", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "ZBox", "Flat", "WSquare", "Pass", "Norm", "Route", "EmbeddingSum", "RecurrentEpsilon",
            "stabilize"]

@@ -95,7 +95,9 @@ class _Explainer:
         # autograph off: the walk is plain Python over a static graph, and converting it costs seconds per trace.
         self.fn = tf.function(self._run, input_signature=[specs, tf.TensorSpec([None], tf.int32)], autograph=False)
 
-    def _run(self, xs, target):
+    def _run(self, xs, target, record=(), start=None):
+        # record: keys whose relevance is also returned (intermediate relevance, same pass);
+        # start: (key, unit per row): relevance starts at that unit's activation instead of a logit.
         prog = self.program
         values = dict(zip(prog.inputs, xs))
         nonneg = {k: False for k in prog.inputs}
@@ -109,8 +111,12 @@ class _Explainer:
         target = tf.where(target < 0, tf.argmax(flat, axis=-1, output_type=tf.int32), target)
         onehot = tf.one_hot(target, tf.shape(flat)[1], dtype=flat.dtype)
         rel = {self.start_key: tf.reshape(onehot * flat, tf.shape(logits))}
+        if start is not None:
+            rel = {start[0]: unit_start(values[start[0]], start[1])}
+        recorded = {}
         for step, rule in zip(reversed(self.steps), reversed(self.rules)):
             rs = [rel.pop(k, None) for k in step.outputs]
+            recorded.update((k, r) for k, r in zip(step.outputs, rs) if k in record and r is not None)
             if all(r is None for r in rs):
                 continue
             zs = [values[k] for k in step.outputs]
@@ -121,7 +127,16 @@ class _Explainer:
                 if r is not None:
                     rel[k] = rel[k] + r if k in rel else r
         rels = [rel.get(k, tf.zeros_like(tf.cast(x, tf.float32))) for k, x in zip(prog.inputs, xs)]
+        if record:
+            return rels, target, logits, [recorded.get(k, tf.zeros_like(values[k])) for k in record]
         return rels, target, logits
+
+
+def unit_start(activation, units):
+    """Relevance that starts at one unit per example: its activation at every position, 0 elsewhere."""
+    mask = tf.one_hot(units, tf.shape(activation)[-1], dtype=activation.dtype)
+    shape = tf.concat([tf.shape(mask)[:1], tf.ones([tf.rank(activation) - 2], tf.int32), tf.shape(mask)[1:]], 0)
+    return activation * tf.reshape(mask, shape)
 
 
 def _targets(target, batch, exp):
@@ -161,7 +176,7 @@ def explainer(model, composite="epsilon_plus", **preset_kwargs):
     return per_model[key]
 
 
-def attribute(model, x, target=None, composite="epsilon_plus", **preset_kwargs):
+def attribute(model, x, target=None, composite="epsilon_plus", layers=None, **preset_kwargs):
     """Layer-wise relevance of each input value for the target class, as a numpy array shaped like ``x``.
 
     Args:
@@ -173,6 +188,8 @@ def attribute(model, x, target=None, composite="epsilon_plus", **preset_kwargs):
             :class:`Composite`.
         **preset_kwargs: the preset's parameters, e.g. ``low=0., high=1.`` for ``epsilon_gamma_box``,
             ``epsilon=``, ``layer_map={MyLayer: Pass()}``, ``name_map={"fc": Epsilon(0.1)}``.
+        layers: optional layer names; then the result is ``(relevance, {name: relevance at the layer's
+            output})``, from the same pass (see :func:`tb_nnvis.core.lrp.intermediate.attribute_layers`).
 
     Returns:
         Relevance shaped like ``x`` (a list for multi-input models). For an input read by an
@@ -188,7 +205,20 @@ def attribute(model, x, target=None, composite="epsilon_plus", **preset_kwargs):
         >>> r.shape
         (2, 4)
     """
+    if layers is not None:
+        from .intermediate import attribute_layers
+
+        rel, at_layers, _, _ = attribute_layers(model, x, layers, target, composite, **preset_kwargs)
+        return rel, at_layers
     exp = explainer(model, composite, **preset_kwargs)
+    xs, multi = prepare_inputs(exp, x)
+    rel, _, _ = exp.fn(xs, tf.constant(targets_for(exp, target, int(xs[0].shape[0]))))
+    rel = [r.numpy() for r in rel]
+    return rel if multi else rel[0]
+
+
+def prepare_inputs(exp, x):
+    """``(list of input tensors, whether x was a list)``, checked against the model's inputs."""
     multi = isinstance(x, (list, tuple))
     xs = list(x) if multi else [x]
     specs = exp.program.input_specs
@@ -200,12 +230,9 @@ def attribute(model, x, target=None, composite="epsilon_plus", **preset_kwargs):
             raise ValueError(f"Input {i} has shape {a.shape}; the model expects {(None,) + tuple(shape[1:])}.")
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise ValueError(f"Input {i} contains NaN or Inf; relevance is not defined for them.")
-    xs = [tf.convert_to_tensor(a, dtype=tf.as_dtype(dt)) for a, (_, dt) in zip(arrays, specs)]
-    batch = int(xs[0].shape[0])
-    if target is None:
-        t = np.full(batch, -1, np.int32)
-    else:
-        t = _targets(target, batch, exp)
-    rel, _, _ = exp.fn(xs, tf.constant(t))
-    rel = [r.numpy() for r in rel]
-    return rel if multi else rel[0]
+    return [tf.convert_to_tensor(a, dtype=tf.as_dtype(dt)) for a, (_, dt) in zip(arrays, specs)], multi
+
+
+def targets_for(exp, target, batch):
+    """int32 ``[batch]`` class indices; -1 (the predicted class) for ``target=None``."""
+    return np.full(batch, -1, np.int32) if target is None else _targets(target, batch, exp)
