@@ -87,3 +87,53 @@ def nonfinite_maps():
     x[0, 0, 0, 1], x[0, 0, 1, 1], x[0, 1, 0, 1] = np.nan, np.inf, -np.inf
     x[:, :, :, 2] = np.nan
     return x
+
+
+# ---- RNN cells tab ------------------------------------------------------------------------------------
+
+QUOTE_TEXTS = ['x = "hello" + y\nprint("a b c")\n', 'if z:\n    s = "q" * 3  # "<b>bold</b>"\n']
+QUOTE_CELL = 3
+
+
+def quote_vocabulary():
+    """The characters of :data:`QUOTE_TEXTS`, sorted, with ``"\\0"`` (padding) first."""
+    return ["\0"] + sorted(set("".join(QUOTE_TEXTS)))
+
+
+def quote_lstm(units=8, seed=0):
+    """A character model (one-hot Embedding, LSTM, Dense over the vocabulary) whose LSTM cell
+    :data:`QUOTE_CELL` is set by hand to be on (tanh(c) = +0.76) inside double quotes and off (-0.76)
+    outside: at a quote the forget gate closes, the input gate opens and the candidate is -sign(h); at
+    any other character the cell keeps its state. The other cells have small random weights."""
+    import keras
+
+    vocab = quote_vocabulary()
+    v, q, k = len(vocab), vocab.index('"'), QUOTE_CELL
+    rng = np.random.default_rng(seed)
+    inp = keras.Input((None,), dtype="int32")
+    emb = keras.layers.Embedding(v, v, name="onehot")
+    lstm = keras.layers.LSTM(units, return_sequences=True, name="lstm")
+    model = keras.Model(inp, keras.layers.Dense(v, name="next")(lstm(emb(inp))))
+    emb.set_weights([np.eye(v, dtype="float32")])
+    kernel = rng.normal(0, 0.3, (v, 4 * units)).astype("float32")
+    recurrent = rng.normal(0, 0.3, (units, 4 * units)).astype("float32")
+    bias = rng.normal(0, 0.1, 4 * units).astype("float32")
+    i, f, c, o = k, units + k, 2 * units + k, 3 * units + k
+    for col in (i, f, c, o):
+        kernel[:, col], recurrent[:, col], bias[col] = 0, 0, 0
+    recurrent[k, :] = 0                  # no other cell reads the quote cell
+    kernel[q, i], bias[i] = 20, -10      # input gate open only at a quote
+    kernel[q, f], bias[f] = -20, 10      # forget gate closed only at a quote
+    kernel[q, c], recurrent[k, c] = 5, -20  # candidate: +1 when the cell was off, -1 when on
+    bias[o] = 10                         # output gate always open
+    lstm.set_weights([kernel, recurrent, bias])
+    return model, vocab
+
+
+def quote_ids(texts=QUOTE_TEXTS):
+    """Character ids of ``texts`` under :func:`quote_vocabulary`, padded with 0 to the longest."""
+    vocab = quote_vocabulary()
+    ids = np.zeros((len(texts), max(len(t) for t in texts)), "int32")
+    for row, text in enumerate(texts):
+        ids[row, :len(text)] = [vocab.index(ch) for ch in text]
+    return ids
