@@ -117,6 +117,21 @@ class Params:
             raise not_found(f"{name} {value} is out of range [{low}, {high}]")
         return value
 
+    def float(self, name, default=None):
+        """A finite float parameter (``default`` when absent); 400 for anything else."""
+        raw = self.args.get(name)
+        if raw is None or raw == "":
+            if default is not None:
+                return default
+            raise bad_request(f"missing query parameter {name!r}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise bad_request(f"query parameter {name!r} must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise bad_request(f"query parameter {name!r} must be finite, got {raw!r}")
+        return value
+
 
 def frontend_root():
     """Where the browser code lives: ``tb_nnvis/frontend`` when installed, ``frontend/`` in a checkout."""
