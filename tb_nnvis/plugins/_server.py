@@ -5,6 +5,7 @@ A route is a method ``(self, request) -> (payload, content_type)`` wrapped by :f
 Anything unexpected becomes a 500 with a one-line message (logged with its traceback on the
 server), so the browser never sees a stack trace.
 """
+import collections
 import functools
 import json
 import logging
@@ -12,6 +13,7 @@ import math
 import mimetypes
 import os
 import posixpath
+import threading
 
 import numpy as np
 from werkzeug import wrappers
@@ -166,3 +168,28 @@ def sample_limit(context_hints, plugin_name, data_class):
 def sample_hint(plugin_name, loaded):
     return (f"Start TensorBoard with --samples_per_plugin={plugin_name}={max(200, 2 * loaded)} "
             "to load more steps.")
+
+
+class LRUCache:
+    """A small thread-safe LRU of decoded data: every view of a step reads the same decoded values.
+
+    >>> cache = LRUCache(size=1)
+    >>> cache.get("a", lambda: 1), cache.get("a", lambda: 2), cache.get("b", lambda: 3), cache.get("a", lambda: 4)
+    (1, 1, 3, 4)
+    """
+
+    def __init__(self, size=512):
+        self._items, self._size, self._lock = collections.OrderedDict(), size, threading.Lock()
+
+    def get(self, key, load):
+        """The value for ``key``, made by ``load()`` when absent (outside the lock: loads may be slow)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = load()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
