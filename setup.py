@@ -17,6 +17,7 @@ def frontend_files():
 
 PLUGINS = {
     "nnvis_activations": "tb_nnvis.plugins.loader:ActivationsLoader",
+    "nnvis_relevance": "tb_nnvis.plugins.loader:RelevanceLoader",
 }
 
 setup(

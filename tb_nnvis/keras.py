@@ -11,3 +11,4 @@
 [0, 1, 2]
 """
 from tb_nnvis.plugins.activations.callback import ActivationsCallback  # noqa: F401
+from tb_nnvis.plugins.relevance.callback import RelevanceCallback  # noqa: F401

@@ -12,3 +12,13 @@ from tb_nnvis.plugins.activations.summary import (  # noqa: F401
     probe_inputs_pb,
     top_examples,
 )
+from tb_nnvis.plugins.relevance.summary import (  # noqa: F401
+    relevance_image,
+    relevance_image_pb,
+    relevance_text,
+    relevance_text_pb,
+    relevance_unit_heatmaps,
+    relevance_unit_heatmaps_pb,
+    relevance_units,
+    relevance_units_pb,
+)

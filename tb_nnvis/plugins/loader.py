@@ -12,3 +12,12 @@ class ActivationsLoader(base_plugin.TBLoader):
         from tb_nnvis.plugins.activations.plugin import ActivationsPlugin
 
         return ActivationsPlugin(context)
+
+
+class RelevanceLoader(base_plugin.TBLoader):
+    """Loads the Relevance dashboard."""
+
+    def load(self, context):
+        from tb_nnvis.plugins.relevance.plugin import RelevancePlugin
+
+        return RelevancePlugin(context)

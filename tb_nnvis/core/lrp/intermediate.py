@@ -99,7 +99,10 @@ def attribute_layers(model, x, layers, target=None, composite="epsilon_plus", **
     keys = tuple(layer_key(exp, n) for n in names)
     xs, multi = prepare_inputs(exp, x)
     t = targets_for(exp, target, int(xs[0].shape[0]))
-    rel, used, logits, at = _variant(exp, record=keys)(xs, tf.constant(t))
+    if keys:
+        rel, used, logits, at = _variant(exp, record=keys)(xs, tf.constant(t))
+    else:
+        (rel, used, logits), at = exp.fn(xs, tf.constant(t)), []
     rel = [r.numpy() for r in rel]
     return (rel if multi else rel[0]), {n: a.numpy() for n, a in zip(names, at)}, used.numpy(), logits.numpy()
 

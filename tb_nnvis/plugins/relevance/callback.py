@@ -1,0 +1,216 @@
+"""``RelevanceCallback``: LRP heatmaps of fixed probes while a model trains, for the Relevance dashboard."""
+import keras
+import numpy as np
+
+from tb_nnvis.core.lrp import explainer
+from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_heatmaps
+from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, first_input
+from tb_nnvis.plugins.relevance import summary
+
+TARGET_MODES = ("predicted", "true")
+
+
+class RelevanceCallback(SummaryCallback):
+    """Write LRP relevance of fixed probe inputs (images or token ids) at chosen steps of ``fit``.
+
+    For every probe it logs relevance for several classes at once (the predicted one, the true one when
+    ``labels`` are given, and the ``top_classes`` highest-scoring ones), so the dashboard switches target
+    without recomputing; each composite in ``composites`` is logged side by side. LRP runs on the training
+    thread in one compiled call per composite (probes × targets as one batch, the weights of that step);
+    encoding and writing happen on a worker thread. A failure is a warning, never the end of training.
+
+    Args:
+      log_dir: where to write (a directory that TensorBoard's ``--logdir`` covers).
+      probes: a few fixed inputs (``x_val[:8]``): images ``[P, H, W, C]``, or token ids ``[P, L]`` for a
+        model that starts with an ``Embedding``; a list of arrays for a multi-input model (the first is shown).
+      labels: optional true class of each probe.
+      composites: an LRP composite name (``"epsilon_plus"``) or a list of them; see :mod:`tb_nnvis.lrp`.
+      targets: which class the dashboard shows first: ``"predicted"`` or ``"true"`` (needs ``labels``);
+        or class indices (an int or a list) that are always logged besides the predicted one.
+      top_classes: how many of the highest-scoring classes to log.
+      class_names: optional names of the classes.
+      vocabulary: for text models: the tokens in index order, or a ``TextVectorization`` layer (its own
+        vocabulary). Index 0 as ``""`` (padding) is cut from the end of each document.
+      unit_layers: layer names whose units' relevance (summed over positions) is logged too, from the same pass:
+        which units carry the decision.
+      unit_heatmaps: ``{layer: "all" or [units]}``: for each probe, the input heatmap of each named unit (LRP
+        started at the unit's activation), with the first composite; one pass per unit, batched over probes.
+      every_n_epochs, every_n_batches: when to write (see :class:`tb_nnvis.plugins._callback.SummaryCallback`).
+      name: the probe set's name on the dashboard.
+
+    Example:
+
+    >>> import keras, numpy as np, tempfile
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+    ...                           keras.layers.Flatten(), keras.layers.Dense(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(16, 8, 8, 1).astype("float32"), np.random.randint(0, 3, 16)
+    >>> cb = RelevanceCallback(tempfile.mkdtemp(), probes=x[:2], labels=y[:2], unit_layers=["conv"])
+    >>> _ = model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    >>> cb.written_steps, cb.num_targets
+    ([0, 1], 3)
+    """
+
+    name = "relevance"
+
+    def __init__(self, log_dir, probes, labels=None, composites="epsilon_plus", targets="predicted", top_classes=3,
+                 class_names=None, vocabulary=None, unit_layers=None, unit_heatmaps=None, every_n_epochs=1,
+                 every_n_batches=None, name="probes"):
+        super().__init__(log_dir, every_n_epochs=every_n_epochs, every_n_batches=every_n_batches)
+        if probes is None:
+            raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
+        self.probes = batch_inputs(probes)
+        count = len(first_input(self.probes))
+        if count == 0 or count > 64:
+            raise ValueError(f"pass between 1 and 64 probes (e.g. probes=x_val[:8]), got {count}")
+        self.labels = None if labels is None else np.asarray(labels).reshape(-1).astype(np.int64)
+        if self.labels is not None and len(self.labels) != count:
+            raise ValueError(f"labels must have one class per probe ({count}), got {len(self.labels)}")
+        self.composites = [composites] if isinstance(composites, str) else list(composites)
+        if not self.composites:
+            raise ValueError("composites must name at least one LRP composite, e.g. 'epsilon_plus'")
+        self.mode, self.explicit = _target_spec(targets, self.labels)
+        if isinstance(top_classes, bool) or not isinstance(top_classes, (int, np.integer)) or top_classes < 1:
+            raise ValueError(f"top_classes must be a positive integer, got {top_classes!r}")
+        self.top_classes = int(top_classes)
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.vocabulary = vocabulary
+        self.unit_layers = [unit_layers] if isinstance(unit_layers, str) else list(unit_layers or [])
+        if unit_heatmaps is not None and not isinstance(unit_heatmaps, dict):
+            raise ValueError('unit_heatmaps must be a dict {layer: "all" or [units]}, e.g. {"conv3": "all"}')
+        self.unit_heatmaps = dict(unit_heatmaps or {})
+        self.set_name = str(name)
+        self.num_targets = None
+        self._tokens = None
+
+    # ---- SummaryCallback ----------------------------------------------------------------------------
+
+    def setup(self):
+        model = self.model
+        for comp in self.composites:  # builds each explainer now: a layer without a rule fails here, clearly
+            exp = explainer(model, comp)
+        for layer in self.unit_layers + list(self.unit_heatmaps):
+            layer_key(exp, layer)
+        self._heatmap_units = {layer: _units(layer, spec, layer_units(exp, layer))
+                               for layer, spec in self.unit_heatmaps.items()}
+        classes = int(np.prod(model.outputs[0].shape[1:]))
+        if self.class_names is not None and len(self.class_names) != classes:
+            raise ValueError(f"class_names has {len(self.class_names)} names for {classes} classes")
+        if self.labels is not None and (self.labels.min() < 0 or self.labels.max() >= classes):
+            raise ValueError(f"labels must be class indices in 0..{classes - 1}")
+        if any(t >= classes for t in self.explicit):
+            raise ValueError(f"targets {self.explicit} out of range: the model has {classes} classes")
+        extra = len(self.explicit) + (self.labels is not None)
+        self.num_targets = min(classes, self.top_classes + extra)
+        first = first_input(self.probes)
+        if np.issubdtype(first.dtype, np.integer):
+            self._tokens = _documents(first, _vocabulary(self.vocabulary, model))
+        elif first.ndim not in (3, 4):
+            raise ValueError(f"probes of shape {first.shape} are neither images [P, H, W, C] nor token ids [P, L]")
+
+    def write(self, step, epoch_end):
+        if step in self.written_steps:
+            return
+        targets = self._targets()
+        p, t = targets.shape
+        tiled = _repeat(self.probes, t)
+        for comp in self.composites:
+            rel, at_layers, used, logits = attribute_layers(self.model, tiled, self.unit_layers,
+                                                            target=targets.reshape(-1), composite=comp)
+            rel = first_input(rel) if isinstance(rel, list) else rel
+            rel = rel.reshape((p, t) + rel.shape[1:])
+            scores = logits.reshape(p, t, -1)[:, 0]
+            self._submit_main(comp, rel, scores, targets, step)
+            for layer, value in at_layers.items():
+                value = value.reshape((p, t) + value.shape[1:])
+                self.submit(f"unit relevance of {layer}", lambda l=layer, v=value, c=comp: summary.relevance_units(
+                    self.set_name, l, v, targets, composite=c, step=step))
+        for layer, units in self._heatmap_units.items():
+            heat = self.guard(f"unit heatmaps of {layer}", lambda l=layer, u=units: unit_heatmaps(
+                self.model, self.probes, l, u, composite=self.composites[0]))
+            if heat is not None:
+                self.submit(f"unit heatmaps of {layer}", lambda l=layer, u=units, h=heat: summary.relevance_unit_heatmaps(
+                    self.set_name, l, u, h, composite=self.composites[0], step=step))
+
+    # ---- internals ----------------------------------------------------------------------------------
+
+    def _targets(self):
+        """``[P, T]`` distinct classes per probe: the first shown (predicted or true), explicit ones, the true
+        one, then the rest by score; T is fixed so that every step has the same shape."""
+        out = np.asarray(self.model(self.probes, training=False))
+        ranked = np.argsort(-out.reshape(len(out), -1), axis=1, kind="stable")
+        rows = []
+        for i, order in enumerate(ranked):
+            label = [] if self.labels is None else [int(self.labels[i])]
+            first = label if self.mode == "true" else [int(order[0])]
+            seq = dict.fromkeys(first + self.explicit + label + [int(c) for c in order])
+            rows.append(list(seq)[: self.num_targets])
+        return np.asarray(rows, dtype=np.int32)
+
+    def _submit_main(self, comp, rel, scores, targets, step):
+        kw = dict(class_names=self.class_names, composite=comp, step=step, labels=self.labels)
+        if self._tokens is not None:
+            tokens = self._tokens
+            self.submit(f"{comp} relevance", lambda: summary.relevance_text(
+                self.set_name, tokens, rel, scores, targets, **kw))
+        else:
+            images = first_input(self.probes)
+            self.submit(f"{comp} relevance", lambda: summary.relevance_image(
+                self.set_name, images, rel, scores, targets, **kw))
+
+
+def _target_spec(targets, labels):
+    if isinstance(targets, str):
+        if targets not in TARGET_MODES:
+            raise ValueError(f"targets must be one of {TARGET_MODES} or class indices, got {targets!r}")
+        if targets == "true" and labels is None:
+            raise ValueError('targets="true" needs labels=..., the true class of each probe')
+        return targets, []
+    explicit = np.asarray(targets).reshape(-1)
+    if not np.issubdtype(explicit.dtype, np.integer) or (explicit < 0).any():
+        raise ValueError(f"targets must be 'predicted', 'true' or class indices, got {targets!r}")
+    return "predicted", [int(c) for c in explicit]
+
+
+def _units(layer, spec, count):
+    if isinstance(spec, str):
+        if spec != "all":
+            raise ValueError(f'unit_heatmaps[{layer!r}] must be "all" or a list of units, got {spec!r}')
+        if count is None:
+            raise ValueError(f"cannot tell how many units layer {layer!r} has; list them")
+        return list(range(count))
+    units = [int(u) for u in np.asarray(spec).reshape(-1)]
+    if count is not None and any(u < 0 or u >= count for u in units):
+        raise ValueError(f"unit_heatmaps[{layer!r}]: units must be in 0..{count - 1}, got {units}")
+    return units
+
+
+def _vocabulary(vocabulary, model):
+    """The tokens in index order: given, from a TextVectorization layer, or None."""
+    if vocabulary is None:
+        return None
+    if isinstance(vocabulary, keras.layers.Layer):
+        if not hasattr(vocabulary, "get_vocabulary"):
+            raise ValueError(f"vocabulary layer {vocabulary.name!r} has no get_vocabulary(); pass the token list")
+        vocabulary = vocabulary.get_vocabulary()
+    return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in vocabulary]
+
+
+def _documents(ids, vocab):
+    """Each probe's tokens; trailing padding (id 0 when the vocabulary's token 0 is "") is cut off."""
+    docs = []
+    pad = vocab is not None and len(vocab) > 0 and vocab[0] == ""
+    for row in np.asarray(ids):
+        row = [int(i) for i in row]
+        if pad:
+            while row and row[-1] == 0:
+                row.pop()
+        docs.append([vocab[i] if vocab is not None and 0 <= i < len(vocab) else f"#{i}" for i in row])
+    return docs
+
+
+def _repeat(inputs, times):
+    """Each probe repeated ``times`` times in a row (probe-major), for one batch of probes × targets."""
+    if isinstance(inputs, list):
+        return [np.repeat(x, times, axis=0) for x in inputs]
+    return np.repeat(inputs, times, axis=0)
