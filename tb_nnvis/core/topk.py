@@ -54,11 +54,46 @@ class TopK:
             raise ValueError(f"batch has {values.shape[1]} units, expected {self.units}")
         n = values.shape[0]
         idx = np.broadcast_to(np.arange(first_index, first_index + n, dtype=np.int64)[:, None], values.shape)
-        all_v = np.concatenate([self.values, values.T], axis=1)
-        all_i = np.concatenate([self.indices, idx.T], axis=1)
-        all_p = np.concatenate([self.positions, pos.T], axis=1)
-        # Stable sort on -value keeps the earlier example first among ties.
-        order = np.argsort(-all_v, axis=1, kind="stable")[:, : self.k]
+        self._keep_best(values.T, idx.T, pos.T)
+
+    def merge(self, other):
+        """Fold in another TopK over other examples of the same dataset (another worker's or replica's
+        shard, with global dataset indices), so the result is the top-k over both.
+
+        >>> a, b = TopK(k=2, units=1), TopK(k=2, units=1)
+        >>> a.update(np.array([[1.], [5.]]), first_index=0)
+        >>> b.update(np.array([[3.], [0.]]), first_index=2)
+        >>> a.merge(b).indices.tolist()
+        [[1, 2]]
+        """
+        if other.units != self.units:
+            raise ValueError(f"cannot merge top examples of {other.units} units into {self.units}")
+        self._keep_best(other.values, other.indices, other.positions)
+        return self
+
+    def to_array(self):
+        """``[C, k, 3]`` float64 (value, index, position): the form summaries store and workers exchange."""
+        return np.stack([self.values.astype(np.float64), self.indices.astype(np.float64),
+                         self.positions.astype(np.float64)], axis=-1)
+
+    @classmethod
+    def from_array(cls, array):
+        """The inverse of :meth:`to_array`."""
+        a = np.asarray(array, dtype=np.float64)
+        if a.ndim != 3 or a.shape[-1] != 3:
+            raise ValueError(f"top examples must be [units, k, 3], got shape {a.shape}")
+        top = cls(a.shape[1], a.shape[0])
+        top.values = a[..., 0].astype(np.float32)
+        top.indices = a[..., 1].astype(np.int64)
+        top.positions = a[..., 2].astype(np.int32)
+        return top
+
+    def _keep_best(self, values, indices, positions):
+        all_v = np.concatenate([self.values, values], axis=1)
+        all_i = np.concatenate([self.indices, indices], axis=1)
+        all_p = np.concatenate([self.positions, positions], axis=1)
+        # Sort on -value, then the dataset index, so ties keep the earlier example whatever the merge order.
+        order = np.lexsort((np.where(all_i < 0, np.iinfo(np.int64).max, all_i), -all_v), axis=1)[:, : self.k]
         self.values = np.take_along_axis(all_v, order, axis=1)
         self.indices = np.take_along_axis(all_i, order, axis=1)
         self.positions = np.take_along_axis(all_p, order, axis=1)

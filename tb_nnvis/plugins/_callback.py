@@ -4,21 +4,24 @@ A tab's callback subclasses :class:`SummaryCallback` and implements two methods:
 
 - ``setup()``: once, on the training thread at the start of ``fit`` (chief only, the writer exists);
 - ``write(step, epoch_end)``: on the training thread, with the weights of that step: compute what to log
-  (compiled, on a few probes), then hand the encoding and writing to :meth:`SummaryCallback.submit`.
+  (compiled, on a few probes), then hand the encoding to :meth:`SummaryCallback.submit` as a function
+  that returns ``Summary`` protos (the numpy ``*_pb`` writers of each slice).
 
 The base class gives each callback:
 
 - a schedule (``every_n_epochs``, ``every_n_batches``) on the optimizer's iteration count, the state before
   training included, each step written once;
-- one ``tf.summary`` writer and a worker thread that encodes and writes in the background, so training
-  does not wait for PNG compression or the disk (the queue is bounded: a slow disk slows training a
-  little instead of filling memory);
+- a worker thread that encodes and writes in the background, so training does not wait for PNG
+  compression or the disk (the queue is bounded: a slow disk slows training a little instead of
+  filling memory), into the run's shared :class:`tb_nnvis.plugins._eventlog.EventLog`;
 - nothing lost: queued writes are drained and flushed at the end of ``fit``, when the interpreter exits
-  after an exception escaped ``fit`` (Keras does not call ``on_train_end`` then), and on SIGTERM;
+  after an exception escaped ``fit`` (Keras does not call ``on_train_end`` then), and on SIGTERM; a full
+  disk or a deleted log directory is a warning, and writing resumes when it can (see ``_eventlog``);
 - failures as warnings, once per item: a summary that cannot be written never ends training;
 - under a multi-worker strategy, only the chief writes (TensorBoard expects one writer per run).
 """
 import atexit
+import functools
 import logging
 import queue
 import signal
@@ -27,6 +30,8 @@ import weakref
 
 import keras
 import numpy as np
+
+from tb_nnvis.plugins._eventlog import open_log, release
 
 logger = logging.getLogger("tb_nnvis")
 
@@ -44,12 +49,14 @@ class SummaryCallback(keras.callbacks.Callback):
 
     Example (a callback that logs the mean of the first layer's kernel):
 
-    >>> import keras, numpy as np, tempfile, tensorflow as tf
+    >>> import keras, numpy as np, tempfile
+    >>> from tensorboard.compat.proto import summary_pb2
     >>> class KernelMean(SummaryCallback):
     ...     name = "kernel mean"
     ...     def write(self, step, epoch_end):
     ...         value = float(np.mean(self.model.layers[0].get_weights()[0]))
-    ...         self.submit("kernel", lambda: tf.summary.scalar("kernel_mean", value, step=step))
+    ...         pb = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="kernel_mean", simple_value=value)])
+    ...         self.submit("kernel", lambda: pb, step=step)
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     >>> model.compile("sgd", "mse")
     >>> cb = KernelMean(tempfile.mkdtemp())
@@ -70,7 +77,7 @@ class SummaryCallback(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs or 0
         self.every_n_batches = every_n_batches or 0
         self.written_steps = []
-        self._writer = None
+        self._log = None
         self._worker = None
         self._jobs = None
         self._failed = set()
@@ -89,9 +96,13 @@ class SummaryCallback(keras.callbacks.Callback):
         """
         raise NotImplementedError
 
-    def submit(self, what, fn):
-        """Run ``fn()`` on the worker thread inside ``writer.as_default()``; a failure is one warning."""
-        self._jobs.put((what, fn))
+    def submit(self, what, fn, step=None):
+        """Run ``fn()`` on the worker thread and write the ``Summary`` proto(s) it returns at ``step``.
+
+        A failure is one warning per ``what``. Without ``step``, ``fn`` is run inside a ``tf.summary``
+        writer instead (for TensorFlow summary ops; prefer protos, which go through the safe event log).
+        """
+        self._jobs.put((what, fn, step))
 
     def guard(self, what, fn):
         """Run ``fn()`` now; a failure is a warning (once per ``what``), never the end of training."""
@@ -112,12 +123,8 @@ class SummaryCallback(keras.callbacks.Callback):
     # ---- Keras events -------------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        import tensorflow as tf
-
         if not is_chief():
             return
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self.log_dir)
         self._start_worker()
         try:
             self.setup()
@@ -147,7 +154,8 @@ class SummaryCallback(keras.callbacks.Callback):
             return
         _SIGTERM.forget(self)
         _drain(self._jobs, worker)
-        self.guard("flush", self._writer.flush)
+        log, self._log = self._log, None
+        release(log)
 
     # ---- internals ----------------------------------------------------------------------------------
 
@@ -157,34 +165,66 @@ class SummaryCallback(keras.callbacks.Callback):
         self.guard("this step", lambda: self.write(step, epoch_end))
         if step not in self.written_steps:
             self.written_steps.append(step)
-        self.submit("flush", self._writer.flush)
+        self._jobs.put(("flush", _FLUSH, None))
 
     def _start_worker(self):
         if self._worker is not None:
             return
         self._jobs = queue.Queue(maxsize=64)
+        self._log = open_log(self.log_dir)
         # A daemon thread, so that a crashed run is not kept alive by it; _drain_all (atexit) and the SIGTERM
         # handler write what is still queued before the interpreter goes away.
-        self._worker = threading.Thread(target=_work, args=(self._jobs, self._writer, weakref.ref(self)),
+        self._worker = threading.Thread(target=_work, args=(self._jobs, self._log, weakref.ref(self)),
                                         name=f"tb_nnvis-{self.name}", daemon=True)
         self._worker.start()
         _LIVE.add(self)
         _SIGTERM.watch(self)
 
 
-def _work(jobs, writer, owner):
-    with writer.as_default():
-        while True:
-            job = jobs.get()
-            if job is _STOP:
-                return
-            what, fn = job
-            callback = owner()
-            if callback is None:
-                _quiet(fn)
-            else:
-                callback.guard(what, fn)
-                del callback
+def _FLUSH():
+    """The job that ends a written step: everything before it goes to the file."""
+
+
+def _work(jobs, log, owner):
+    tf_writer = None
+    while True:
+        job = jobs.get()
+        if job is _STOP:
+            if tf_writer is not None:
+                tf_writer.flush()
+            log.flush()
+            return
+        what, fn, step = job
+        if fn is _FLUSH:
+            log.flush()
+            if tf_writer is not None:
+                tf_writer.flush()
+            continue
+        if step is None:  # a job of TensorFlow summary ops: run it inside a tf.summary writer
+            if tf_writer is None:
+                import tensorflow as tf
+
+                tf_writer = tf.summary.create_file_writer(log.logdir)
+            job_fn = fn
+
+            def fn(job_fn=job_fn, writer=tf_writer):
+                with writer.as_default():
+                    return job_fn()
+        else:
+            fn = functools.partial(_write_protos, log, fn, step)
+        callback = owner()
+        if callback is None:
+            _quiet(fn)
+        else:
+            callback.guard(what, fn)
+            del callback
+
+
+def _write_protos(log, fn, step):
+    result = fn()
+    for summary in result if isinstance(result, (list, tuple)) else [result]:
+        if summary is not None:
+            log.write(summary, step)
 
 
 def _quiet(fn):

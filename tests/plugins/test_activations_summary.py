@@ -100,14 +100,14 @@ def test_every_n_batches(tmp_path):
 def test_a_failing_summary_warns_and_training_goes_on(tmp_path, monkeypatch, caplog):
     from tb_nnvis.plugins.activations import callback as callback_module
 
-    real = callback_module.summary.activations
+    real = callback_module.summary.activations_pb
 
-    def flaky(name, data, step=None, description=None):
+    def flaky(name, data, description=None):
         if name == "h":
             raise RuntimeError("disk full")
-        return real(name, data, step=step, description=description)
+        return real(name, data, description=description)
 
-    monkeypatch.setattr(callback_module.summary, "activations", flaky)
+    monkeypatch.setattr(callback_module.summary, "activations_pb", flaky)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="h"), keras.layers.Dense(2, name="o")])
     model.compile("sgd", "mse")
     cb = ActivationsCallback(str(tmp_path), probes=np.ones((2, 4)))
@@ -183,11 +183,13 @@ def test_callback_on_mobilenet_nested_in_sequential_under_mirrored_strategy(tmp_
     x = np.random.default_rng(0).random((16, 32, 32, 3)).astype("float32")
     cb = ActivationsCallback(str(tmp_path), probes=x[:2])
     model.fit(x, np.zeros(16, "int32"), batch_size=8, epochs=1, verbose=0, callbacks=[cb])
-    assert len(cb.layer_paths) > 100 and all(p.startswith(net.name + "/") for p in cb.layer_paths)
+    # by default the block outputs, not the 155 layers inside the blocks
+    assert len(cb.layer_paths) == 21 and all(p.startswith(net.name + "/") for p in cb.layer_paths)
+    assert f"{net.name}/block_2_add" in cb.layer_paths and f"{net.name}/block_2_expand_BN" not in cb.layer_paths
     series, _ = read_events(tmp_path)
-    name = f"{net.name}/block_3_project"
+    name = f"{net.name}/block_3_project_BN"
     stored, _, _ = decode_maps(series[name][-1][1])
-    assert_within_one_step(stored, keras.Model(net.inputs, net.get_layer("block_3_project").output)(x[:2]).numpy())
+    assert_within_one_step(stored, keras.Model(net.inputs, net.get_layer("block_3_project_BN").output)(x[:2]).numpy())
     assert [s for s, _ in series[name]] == [0, 2]
 
 

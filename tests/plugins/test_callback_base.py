@@ -20,11 +20,11 @@ CHILD = textwrap.dedent("""
     from tb_nnvis.plugins.activations import summary
     import tb_nnvis.plugins.activations.callback as cb_module
 
-    real = summary.activations
+    real = summary.activations_pb
     def slow(*args, **kwargs):
         time.sleep(0.15)
         return real(*args, **kwargs)
-    cb_module.summary.activations = slow
+    cb_module.summary.activations_pb = slow
 
     mode, logdir = sys.argv[1], sys.argv[2]
     keras.utils.set_random_seed(0)

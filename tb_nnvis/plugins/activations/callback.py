@@ -3,8 +3,8 @@ import numpy as np
 
 from tb_nnvis.core import taps as taps_lib
 from tb_nnvis.core import topk
-from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input, slice_inputs
-from tb_nnvis.plugins.activations import summary
+from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input, logger, slice_inputs
+from tb_nnvis.plugins.activations import budget, summary
 
 
 class ActivationsCallback(SummaryCallback):
@@ -19,11 +19,16 @@ class ActivationsCallback(SummaryCallback):
       log_dir: where to write; a directory TensorBoard's ``--logdir`` covers (any ``tf.io.gfile`` path).
       probes: a few fixed inputs (numpy array, or a list of arrays for multi-input models), e.g.
         ``x_val[:8]``. Keep it small: the cost is one forward pass of this batch per written step.
-      layers: None for every layer with a spatial or unit axis (nested models expanded), or names,
+      layers: None for what is worth showing: every layer with a spatial or unit axis of a small model,
+        the block outputs of a bigger one (residual ``Add``s, the last layer of each block; nested models
+        expanded; see :func:`tb_nnvis.core.taps.default_taps`). ``"all"`` for every such layer, or names,
         paths (``"mobilenetv2_1.00_224/block_1_expand"``) or layer objects.
       every_n_epochs: write at the end of every n-th epoch (0 or None: never at epoch ends).
       every_n_batches: also write every n-th training batch (None: off).
       max_units: write at most this many units per layer (the first ones); None for all.
+      max_bytes_per_step: the budget of one written step (default 5 MB, estimated from the layers' shapes
+        at the start of training). Layers that would write more are cut to their first units, with a
+        warning that says how to change it; None writes everything.
       examples: optional dataset inputs (e.g. ``x_val[:1000]``) to find, for every unit, the ``top_k``
         examples that excite it most, as in the Deep Visualization Toolbox. Costs one forward pass
         over them at the start and at each epoch write (not at batch writes); image inputs are also
@@ -45,7 +50,7 @@ class ActivationsCallback(SummaryCallback):
     name = "activations"
 
     def __init__(self, log_dir, probes, layers=None, every_n_epochs=1, every_n_batches=None, max_units=None,
-                 examples=None, top_k=9):
+                 examples=None, top_k=9, max_bytes_per_step=5_000_000):
         super().__init__(log_dir, every_n_epochs=every_n_epochs, every_n_batches=every_n_batches)
         if probes is None:
             raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
@@ -63,22 +68,26 @@ class ActivationsCallback(SummaryCallback):
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         check_count("max_units", max_units)
+        check_count("max_bytes_per_step", max_bytes_per_step)
+        self.max_bytes_per_step = max_bytes_per_step
         self.top_k = int(top_k)
         self.layers = layers
         self.max_units = max_units
+        self.units = max_units  # what is written: max_units, lowered to fit max_bytes_per_step
         self.layer_paths = None
         self._taps = None
         self._top_steps = []
 
     def setup(self):
-        self.layer_paths = taps_lib.resolve(self.model, self.layers)
+        self.layer_paths = taps_lib.resolve(self.model, "default" if self.layers is None else self.layers)
         self._taps = taps_lib.TapModel(self.model, self.layer_paths)
+        self.units = self._units_within_budget()
         step = self.step()
         probes = first_input(self.probes)
-        self.submit("probe inputs", lambda: summary.probe_inputs(probes, step=step))
+        self.submit("probe inputs", lambda: summary.probe_inputs_pb(probes), step=step)
         if self.examples is not None:
             examples = first_input(self.examples)
-            self.submit("dataset examples", lambda: summary.dataset_examples(examples, step=step))
+            self.submit("dataset examples", lambda: summary.dataset_examples_pb(examples), step=step)
 
     def write(self, step, epoch_end):
         """Tap the probes on the training thread (the weights of this step); encode and write on the
@@ -91,9 +100,29 @@ class ActivationsCallback(SummaryCallback):
         outputs = self.guard("forward pass of the probes", lambda: self._taps(self.probes))
         for path, value in (outputs or {}).items():
             value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-            if self.max_units is not None:
-                value = value[..., : self.max_units]
-            self.submit(path, lambda p=path, v=value: summary.activations(p, v, step=step))
+            if self.units is not None:
+                value = value[..., : self.units]
+            self.submit(path, lambda p=path, v=value: summary.activations_pb(p, v), step=step)
+
+    def _units_within_budget(self):
+        """``max_units``, lowered so that a written step fits ``max_bytes_per_step`` (with a warning)."""
+        count = len(first_input(self.probes))
+        shapes = {p: (count, *[1 if s is None else int(s) for s in t.shape[1:]])
+                  for p, t in zip(self.layer_paths, self._taps.model.outputs)}
+        chosen = budget.step_bytes(shapes, self.max_units)
+        if self.max_bytes_per_step is None or chosen <= self.max_bytes_per_step:
+            return self.max_units
+        units = budget.units_within(shapes, self.max_bytes_per_step)
+        cut = [p for p, s in shapes.items() if s[-1] > units]
+        what = "the default layers" if self.layers is None else "the chosen layers"
+        logger.warning(
+            "tb_nnvis: %s of model %r would write about %s per step (%d layers, %d probes), over "
+            "max_bytes_per_step=%s: writing the first %d units of %s%s, about %s per step. To write more, "
+            "pass fewer probes, fewer layers (layers=[...]), or max_bytes_per_step=None.",
+            what, self.model.name, budget.megabytes(chosen), len(shapes), count,
+            budget.megabytes(self.max_bytes_per_step), units, ", ".join(cut[:5]), " ..." if len(cut) > 5 else "",
+            budget.megabytes(budget.step_bytes(shapes, units)))
+        return units
 
     def _write_top_examples(self, step, batch_size=64):
         """One pass over the examples, keeping each unit's top-k (the same weights as this step's maps)."""
@@ -102,11 +131,11 @@ class ActivationsCallback(SummaryCallback):
         for start in range(0, n, batch_size):
             for path, value in self._taps(slice_inputs(self.examples, start, start + batch_size)).items():
                 value = np.asarray(value)
-                if self.max_units is not None:
-                    value = value[..., : self.max_units]
+                if self.units is not None:
+                    value = value[..., : self.units]
                 if path not in tops:
                     tops[path], shapes[path] = topk.TopK(self.top_k, value.shape[-1]), value.shape[1:-1]
                 tops[path].update(value, start)
         for path, top in tops.items():
             self.submit(path + " top examples", lambda p=path, t=top, s=shapes[path]:
-                        summary.top_examples(p, t, step=step, map_shape=s))
+                        summary.top_examples_pb(p, t, map_shape=s), step=step)

@@ -110,8 +110,7 @@ def encode_input_images(data):
 
 def encode_top_examples(top):
     """float64 ``[C, k, 3]`` (value, index, position) of a :class:`tb_nnvis.core.topk.TopK`."""
-    return np.stack([top.values.astype(np.float64), top.indices.astype(np.float64),
-                     top.positions.astype(np.float64)], axis=-1)
+    return top.to_array()
 
 
 def decode_header(blob):

@@ -154,6 +154,36 @@ def activations_pb(name, data, description=None):
 
 def probe_inputs_pb(data, name=metadata.PROBE_TAG):
     """A ``Summary`` proto of the probe inputs (numpy only), or None if they are not image-like."""
+    return _input_images_pb(metadata.PROBE_INPUTS, name, data)
+
+
+def dataset_examples_pb(data, name=metadata.EXAMPLES_TAG):
+    """A ``Summary`` proto of the dataset images that top examples index into (numpy only), or None if
+    they are not image-like."""
+    return _input_images_pb(metadata.DATASET_EXAMPLES, name, data)
+
+
+def top_examples_pb(name, top, map_shape=None):
+    """A ``Summary`` proto of a layer's top dataset examples per unit (numpy only); see :func:`top_examples`.
+
+    >>> import numpy as np
+    >>> from tb_nnvis.core.topk import top_examples as compute_top
+    >>> pb = top_examples_pb("conv1", compute_top([np.random.rand(20, 6, 6, 4)], k=3), map_shape=(6, 6))
+    >>> pb.value[0].tag, list(pb.value[0].tensor.tensor_shape.dim[i].size for i in range(3))
+    ('conv1/_top_examples', [4, 3, 3])
+    """
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    shape = [int(s) for s in (map_shape or ())]
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=name + metadata.TOP_SUFFIX,
+                      metadata=metadata.create_summary_metadata(metadata.TOP_EXAMPLES, name, shape=shape),
+                      tensor=tensor_util.make_tensor_proto(encoding.encode_top_examples(top)))
+    return summary
+
+
+def _input_images_pb(kind, name, data):
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.util import tensor_util
 
@@ -161,7 +191,6 @@ def probe_inputs_pb(data, name=metadata.PROBE_TAG):
     if blobs is None:
         return None
     summary = summary_pb2.Summary()
-    summary.value.add(tag=name, metadata=metadata.create_summary_metadata(
-        metadata.PROBE_INPUTS, name, shape=np.shape(data)),
-        tensor=tensor_util.make_tensor_proto(np.array(blobs, dtype=object)))
+    summary.value.add(tag=name, metadata=metadata.create_summary_metadata(kind, name, shape=np.shape(data)),
+                      tensor=tensor_util.make_tensor_proto(np.array(blobs, dtype=object)))
     return summary
