@@ -38,6 +38,31 @@ _SKIP = (
     keras.layers.RepeatVector,
 )
 
+# Layers that finish another layer's work (normalise, activate): in a chain they fold into the layer before.
+_FINISHING = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+)
+# Layers that prepare the next layer's input: in a chain they fold into the layer after.
+_PREPARING = (
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+)
+
+# Models with at most this many taps show every one of them by default; bigger ones their block outputs.
+ALL_LAYERS_UP_TO = 32
+
 
 class Tap(NamedTuple):
     """One layer call that can be tapped: its path, the layer, and the rank of its output."""
@@ -96,14 +121,15 @@ def _walk(model, prefix, out, include_all):
 
 
 def resolve(model, layers=None):
-    """Paths of the taps named by ``layers``: None (all default taps), or names, paths or layer objects.
+    """Paths of the taps named by ``layers``: None or ``"all"`` (every tap of :func:`list_taps`),
+    ``"default"`` (:func:`default_taps`), ``"blocks"`` (:func:`block_taps`), or names, paths or layer objects.
 
     A plain layer name also finds a layer inside a nested model when only one layer has that name.
     Raises ValueError naming what is available when a layer is not found.
     """
-    taps = list_taps(model, include_all=layers is not None)
-    if layers is None:
-        return [t.path for t in taps]
+    if layers is None or (isinstance(layers, str) and layers in _SELECTIONS):
+        return [t.path for t in _SELECTIONS[layers or "all"](model)]
+    taps = list_taps(model, include_all=True)
     if isinstance(layers, (str, keras.layers.Layer)):
         layers = [layers]
     by_path = {t.path: t for t in taps}
@@ -124,6 +150,142 @@ def resolve(model, layers=None):
                              f"use one of the paths {found}")
         paths.extend(p for p in found if p not in paths)
     return paths
+
+
+def default_taps(model):
+    """What is worth showing by default: every tap of a small model (up to :data:`ALL_LAYERS_UP_TO`), the
+    block outputs (:func:`block_taps`) of a bigger one, such as a MobileNet or a ResNet.
+
+    >>> import keras
+    >>> net = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35)
+    >>> len(list_taps(net)), len(default_taps(net))
+    (155, 21)
+    >>> [t.path for t in default_taps(net)][:4]
+    ['Conv1_relu', 'expanded_conv_project_BN', 'block_1_project_BN', 'block_2_add']
+    """
+    taps = list_taps(model)
+    return taps if len(taps) <= ALL_LAYERS_UP_TO else block_taps(model)
+
+
+def block_taps(model):
+    """The outputs of the model's blocks, nested models expanded.
+
+    A block output is a layer call that every path from the inputs to the outputs goes through (the
+    ``Add`` of a residual block, a concatenation of branches, each layer of a plain chain), where a run of
+    such calls is kept only at its end when they belong together: a layer and those that finish its work
+    (batch normalisation, activation) or prepare it (padding), and the layers of one named block (``block_1_expand``,
+    ``block_1_expand_BN``, ... ``block_1_project_BN``; ``conv2_block1_add``, ``conv2_block1_out``).
+
+    >>> import keras
+    >>> x = keras.Input((8, 8, 3))
+    >>> h = keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")(x)
+    >>> h = keras.layers.ReLU(name="stem_relu")(keras.layers.BatchNormalization(name="stem_bn")(h))
+    >>> r = keras.layers.Conv2D(4, 3, padding="same", name="block1_conv")(h)
+    >>> h = keras.layers.Add(name="block1_add")([h, keras.layers.BatchNormalization(name="block1_bn")(r)])
+    >>> model = keras.Model(x, keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D(name="gap")(h)))
+    >>> [t.path for t in block_taps(model)]
+    ['stem_relu', 'block1_add', 'gap', 'head']
+    """
+    out = []
+    _blocks(model, "", out)
+    return out
+
+
+_SELECTIONS = {"all": list_taps, "default": default_taps, "blocks": block_taps}
+
+
+def _ordered_nodes(graph):
+    """``(node, layer, call index)`` of every layer call of a functional graph, inputs first."""
+    index = {}
+    for layer in graph.operations:
+        for k, node in enumerate(_calls(graph, layer)):
+            index[id(node)] = (node, layer, k)
+    order = []
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        order.extend(index[id(n)] for n in graph._nodes_by_depth[depth] if id(n) in index)
+    return order
+
+
+def _cuts(graph, nodes):
+    """ids of the nodes that every path from the graph's inputs to its outputs goes through.
+
+    Walks the nodes in topological order with the set of tensors still waiting for a consumer: a node is a
+    cut when, right after it, its outputs are the only such tensors.
+    """
+    waiting = {}
+    for node, _, _ in nodes:
+        for t in node.input_tensors:
+            waiting[id(t)] = waiting.get(id(t), 0) + 1
+    for t in graph.outputs:
+        waiting[id(t)] = waiting.get(id(t), 0) + 1
+    open_ = {}
+    cuts = set()
+    for node, _, _ in nodes:
+        for t in node.input_tensors:
+            if id(t) in open_:
+                open_[id(t)] -= 1
+                if not open_[id(t)]:
+                    del open_[id(t)]
+        outs = {id(t) for t in node.output_tensors if waiting.get(id(t))}
+        for t in outs:
+            open_[t] = waiting[t]
+        if outs and set(open_) == outs and node.input_tensors:
+            cuts.add(id(node))
+    return cuts
+
+
+def _block_key(name):
+    """The numbered block a layer name belongs to: ``block_1_expand_BN`` -> ``block_1``,
+    ``conv2_block1_out`` -> ``conv2_block1``, ``Conv_1_bn`` -> ``Conv_1``; None without a number."""
+    tokens = name.split("_")
+    has_digit = [any(c.isdigit() for c in t) for t in tokens]
+    if True not in has_digit:
+        return None
+    end = has_digit.index(True)
+    while end + 1 < len(tokens) and has_digit[end + 1]:
+        end += 1
+    return "_".join(tokens[: end + 1])
+
+
+def _same_block(a, b):
+    """Whether two layer names belong to one block: the same numbered block, or two leading words in common
+    (``expanded_conv_depthwise`` and ``expanded_conv_project``)."""
+    ka = _block_key(a)
+    if ka is not None and ka == _block_key(b):
+        return True
+    ta, tb = a.split("_"), b.split("_")
+    return len(ta) > 2 and len(tb) > 2 and ta[:2] == tb[:2]
+
+
+def _blocks(model, prefix, out):
+    graph = _graph(model)
+    nodes = _ordered_nodes(graph)
+    cuts = _cuts(graph, nodes)
+    group = []  # (tap, node) of the current run of block members; its last eligible tap is the block's output
+
+    def flush():
+        if group:
+            out.append(group[-1][0])
+            group.clear()
+
+    for node, layer, k in nodes:
+        suffix = f":{k}" if k else ""
+        if isinstance(layer, keras.Model):
+            flush()
+            _blocks(layer, f"{prefix}{layer.name}{suffix}/", out)
+            continue
+        tensor = _first_output(node)
+        rank = len(tensor.shape) if tensor is not None else 0
+        if id(node) not in cuts or rank < 2 or isinstance(layer, _SKIP):
+            continue
+        if group:
+            last_layer, last_node = group[-1][0].layer, group[-1][1]
+            follows = any(t is o for t in node.input_tensors for o in last_node.output_tensors)
+            chained = follows and (isinstance(layer, _FINISHING) or isinstance(last_layer, _PREPARING))
+            if not (chained or any(_same_block(tap.layer.name, layer.name) for tap, _ in group)):
+                flush()
+        group.append((Tap(prefix + layer.name + suffix, layer, rank), node))
+    flush()
 
 
 def _symbolic(model, wanted, prefix="", pick=None):
