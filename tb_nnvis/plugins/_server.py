@@ -193,3 +193,26 @@ class LRUCache:
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return value
+
+
+class _Frontend:
+    """The routes that serve one tab's browser code (see :func:`frontend_apps`)."""
+
+    def __init__(self, tab):
+        self.tab = tab
+
+    @route
+    def index(self, request):
+        return static_file(f"{self.tab}/index.js")[0], "text/javascript"
+
+    @route
+    def static(self, request):
+        prefix = "/static/"
+        return static_file(request.path[request.path.index(prefix) + len(prefix):])
+
+
+def frontend_apps(tab):
+    """``{"/index.js", "/static/*"}`` routes for a plugin's ``get_plugin_apps``: ``frontend/<tab>/index.js``
+    (the module TensorBoard loads) and every frontend file under ``/static/``."""
+    frontend = _Frontend(tab)
+    return {"/index.js": frontend.index, "/static/*": frontend.static}

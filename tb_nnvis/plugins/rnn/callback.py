@@ -1,0 +1,162 @@
+"""``RNNCellsCallback``: per-timestep traces of a model's recurrent layers over fixed probe texts, during ``fit``."""
+import keras
+import numpy as np
+
+from tb_nnvis.core.rnn.traces import Tracer
+from tb_nnvis.plugins._callback import SummaryCallback, check_count
+from tb_nnvis.plugins.rnn import summary
+
+_VECTORIZERS = (keras.layers.TextVectorization, keras.layers.StringLookup)
+
+
+class RNNCellsCallback(SummaryCallback):
+    """Write the hidden state, cell state and gates of every step of the probe texts while a model trains.
+
+    Args:
+      log_dir: where to write (a directory TensorBoard's ``--logdir`` covers).
+      probe_texts: a few plain strings (at most 32, each at most ``max_length`` tokens) with what you
+        want to see cells react to: quotes, brackets, if-blocks, long lines.
+      vocabulary: how texts become model inputs: the tokens in index order (a character model's
+        characters, or words), or the model's own ``TextVectorization``/``StringLookup`` layer. None:
+        the first such layer inside the model. Unknown tokens map to ``"[UNK]"`` when the vocabulary has it.
+      layers: None for every LSTM/GRU/SimpleRNN layer (plain or in ``Bidirectional``), or names, paths
+        or layer objects.
+      every_n_epochs, every_n_batches: when to write (see :class:`SummaryCallback`).
+      top_k: for next-token models (output ``[batch, steps, len(vocabulary)]``), how many next-token
+        guesses to keep per position; 0 for none.
+      max_length: the longest probe text accepted, in tokens.
+
+    Probes of different lengths are padded with id 0 after their end; the dashboard shows only their
+    real tokens (a Bidirectional layer's backward direction does read the padding unless the model
+    masks it, e.g. ``Embedding(mask_zero=True)``).
+
+    >>> import keras, numpy as np, tempfile
+    >>> chars = sorted(set("abc ()"))
+    >>> model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(len(chars), 4),
+    ...                           keras.layers.LSTM(8, return_sequences=True, name="lstm"),
+    ...                           keras.layers.Dense(len(chars))])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> cb = RNNCellsCallback(tempfile.mkdtemp(), ["a (b) c"], vocabulary=chars)
+    >>> x = np.random.randint(0, len(chars), (16, 7))
+    >>> _ = model.fit(x, x, epochs=1, verbose=0, callbacks=[cb])
+    >>> cb.layer_paths, cb.written_steps
+    (['lstm'], [0, 1])
+    """
+
+    name = "RNN traces"
+
+    def __init__(self, log_dir, probe_texts, vocabulary=None, layers=None, every_n_epochs=1,
+                 every_n_batches=None, top_k=5, max_length=5000):
+        super().__init__(log_dir, every_n_epochs, every_n_batches)
+        if isinstance(probe_texts, str) or not isinstance(probe_texts, (list, tuple)) or not probe_texts:
+            raise ValueError("probe_texts must be a list of a few strings, e.g. ['x = \"a\"\\nif y:\\n    z()']")
+        if len(probe_texts) > 32:
+            raise ValueError(f"{len(probe_texts)} probe texts are too many to show; pass at most 32")
+        bad = [i for i, t in enumerate(probe_texts) if not isinstance(t, str) or not t]
+        if bad:
+            raise ValueError(f"probe_texts must be non-empty strings; entry {bad[0]} is {probe_texts[bad[0]]!r}")
+        check_count("top_k", top_k)
+        check_count("max_length", max_length)
+        if vocabulary is not None and not isinstance(vocabulary, _VECTORIZERS):
+            vocabulary = _token_list(vocabulary)
+        self.probe_texts = list(probe_texts)
+        self.vocabulary = vocabulary
+        self.layers = layers
+        self.top_k = int(top_k)
+        self.max_length = int(max_length)
+        self.layer_paths = None
+        self.tokens = None
+
+    def setup(self):
+        self._feed, self.tokens, self._vocab = _tokenize(self.model, self.probe_texts, self.vocabulary,
+                                                         self.max_length)
+        self._tracer = Tracer(self.model, self.layers)
+        self.layer_paths = self._tracer.paths
+
+    def write(self, step, epoch_end):
+        if step in self.written_steps:
+            return
+        result = self._tracer(self._feed)
+        for path, traces in result.items():
+            self.submit(path, lambda p=path, t=traces: summary.rnn_traces(p, self._fit(t), t, step=step))
+        if self.top_k and self._vocab is not None:
+            probs = self.guard("next-token predictions", self._probabilities)
+            if probs is not None:
+                self.submit("next-token predictions", lambda: summary.rnn_predictions(
+                    self._fit(probs), probs, self._vocab, step=step, k=self.top_k))
+
+    def _fit(self, traces):
+        """The tokens, cut to the steps the traces have (a vectorizer may cut texts short)."""
+        steps = next(iter(traces.values())).shape[1] if isinstance(traces, dict) else traces.shape[1]
+        return [t[:steps] for t in self.tokens]
+
+    def _probabilities(self):
+        """Next-token probabilities ``[P, T, V]`` if the model predicts over the vocabulary, else None."""
+        out = self.model(self._feed, training=False)
+        out = out[0] if isinstance(out, (list, tuple)) else out
+        out = np.asarray(out, np.float64)
+        if out.ndim != 3 or out.shape[2] != len(self._vocab):
+            return None
+        if out.min() < 0 or not np.allclose(out.sum(-1), 1.0, atol=1e-3):  # logits
+            out = np.exp(out - out.max(-1, keepdims=True))
+            out /= out.sum(-1, keepdims=True)
+        return out
+
+
+def _token_list(vocabulary):
+    if isinstance(vocabulary, str) or not hasattr(vocabulary, "__iter__"):
+        raise ValueError("vocabulary must be the tokens in index order (e.g. a list of characters), or "
+                         "the model's TextVectorization/StringLookup layer")
+    tokens = [str(v) for v in vocabulary]
+    if not tokens:
+        raise ValueError("vocabulary is empty")
+    return tokens
+
+
+def _char_level(vocab):
+    return sum(len(v) == 1 for v in vocab) >= 0.5 * len(vocab)
+
+
+def _find_vectorizer(model):
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, _VECTORIZERS):
+            return layer
+    raise ValueError(f"model {model.name!r} has no TextVectorization or StringLookup layer: pass "
+                     "vocabulary=<the tokens in index order> (a character model's characters) or the layer")
+
+
+def _tokenize(model, texts, vocabulary, max_length):
+    """``(model input, tokens per probe, vocabulary list)`` for the probe texts."""
+    if vocabulary is None:
+        vocabulary = _find_vectorizer(model)
+    string_input = any(getattr(t, "dtype", None) == "string" for t in model.inputs)
+    if isinstance(vocabulary, keras.layers.TextVectorization):
+        vocab = [str(v) for v in vocabulary.get_vocabulary()]
+        ids = np.asarray(vocabulary(np.array(texts)))
+        if ids.ndim == 1:  # a single text may come back without its batch axis
+            ids = ids[None]
+        lengths = [int(np.flatnonzero(row).max() + 1) if row.any() else 0 for row in ids]
+        tokens = [[vocab[i] for i in row[:n]] for row, n in zip(ids, lengths)]
+    else:
+        lookup = vocabulary if isinstance(vocabulary, keras.layers.StringLookup) else None
+        vocab = [str(v) for v in lookup.get_vocabulary()] if lookup is not None else vocabulary
+        char = _char_level(vocab)
+        tokens = [list(t) if char else t.split() for t in texts]
+        index = {v: i for i, v in enumerate(vocab)}
+        rows = []
+        for p, toks in enumerate(tokens):
+            missing = [t for t in toks if t not in index]
+            if missing and "[UNK]" not in index:
+                raise ValueError(f"token {missing[0]!r} of probe text {p} is not in the vocabulary; remove it "
+                                 "from the probe or add '[UNK]' to the vocabulary")
+            rows.append([index.get(t, index.get("[UNK]")) for t in toks])
+        ids = np.zeros((len(rows), max(len(r) for r in rows)), "int32")
+        for p, r in enumerate(rows):
+            ids[p, :len(r)] = r
+    if max(len(t) for t in tokens) > max_length:
+        raise ValueError(f"a probe text has {max(len(t) for t in tokens)} tokens; the most is max_length="
+                         f"{max_length}")
+    if any(len(t) == 0 for t in tokens):
+        raise ValueError("a probe text has no token the vocabulary knows")
+    feed = np.array(texts) if string_input else ids
+    return feed, tokens, vocab
