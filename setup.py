@@ -18,6 +18,7 @@ def frontend_files():
 PLUGINS = {
     "nnvis_activations": "tb_nnvis.plugins.loader:ActivationsLoader",
     "nnvis_relevance": "tb_nnvis.plugins.loader:RelevanceLoader",
+    "nnvis_rnn": "tb_nnvis.plugins.loader:RNNCellsLoader",
 }
 
 setup(

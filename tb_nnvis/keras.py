@@ -12,3 +12,4 @@
 """
 from tb_nnvis.plugins.activations.callback import ActivationsCallback  # noqa: F401
 from tb_nnvis.plugins.relevance.callback import RelevanceCallback  # noqa: F401
+from tb_nnvis.plugins.rnn.callback import RNNCellsCallback  # noqa: F401

@@ -22,3 +22,9 @@ from tb_nnvis.plugins.relevance.summary import (  # noqa: F401
     relevance_units,
     relevance_units_pb,
 )
+from tb_nnvis.plugins.rnn.summary import (  # noqa: F401
+    rnn_predictions,
+    rnn_predictions_pb,
+    rnn_traces,
+    rnn_traces_pb,
+)

@@ -21,3 +21,12 @@ class RelevanceLoader(base_plugin.TBLoader):
         from tb_nnvis.plugins.relevance.plugin import RelevancePlugin
 
         return RelevancePlugin(context)
+
+
+class RNNCellsLoader(base_plugin.TBLoader):
+    """Loads the RNN cells dashboard."""
+
+    def load(self, context):
+        from tb_nnvis.plugins.rnn.plugin import RNNCellsPlugin
+
+        return RNNCellsPlugin(context)
