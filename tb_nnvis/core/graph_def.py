@@ -107,6 +107,29 @@ def _count(weights):
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
+def graph_pb(model):
+    """A ``Summary`` holding the model's graph the way TensorBoard's loaders store a run graph (no
+    TensorFlow needed), so any event writer can log it; the Graphs tab shows it for the run.
+
+    >>> import keras
+    >>> pb = graph_pb(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    >>> pb.value[0].tag, pb.value[0].metadata.plugin_data.plugin_name
+    ('__run_graph__', 'graphs')
+    """
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorboard.plugins.graph import metadata
+
+    serialized = model_to_graph_def(model).SerializeToString()
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[serialized],
+                                    tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[{"size": 1}]))
+    md = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE)
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=metadata.RUN_GRAPH_NAME, metadata=md, tensor=tensor)
+    return summary
+
+
 def write_graph(log_dir, model):
     """Write ``model``'s graph to ``log_dir`` so that TensorBoard's Graphs tab shows it for that run.
 
@@ -117,10 +140,11 @@ def write_graph(log_dir, model):
     """
     import tensorflow as tf
 
-    graph = tf.compat.v1.GraphDef.FromString(model_to_graph_def(model).SerializeToString())
+    value = graph_pb(model).value[0]
     writer = tf.summary.create_file_writer(str(log_dir))
     try:
         with writer.as_default():
-            return bool(tf.summary.graph(graph))
+            return bool(tf.summary.write(value.tag, tf.constant([value.tensor.string_val[0]]), step=0,
+                                         metadata=value.metadata))
     finally:
         writer.close()
