@@ -127,12 +127,14 @@ def _find_vectorizer(model):
 
 def _tokenize(model, texts, vocabulary, max_length):
     """``(model input, tokens per probe, vocabulary list)`` for the probe texts."""
+    import tensorflow as tf
+
     if vocabulary is None:
         vocabulary = _find_vectorizer(model)
     string_input = any(getattr(t, "dtype", None) == "string" for t in model.inputs)
     if isinstance(vocabulary, keras.layers.TextVectorization):
         vocab = [str(v) for v in vocabulary.get_vocabulary()]
-        ids = np.asarray(vocabulary(np.array(texts)))
+        ids = np.asarray(vocabulary(tf.constant(texts)))
         if ids.ndim == 1:  # a single text may come back without its batch axis
             ids = ids[None]
         lengths = [int(np.flatnonzero(row).max() + 1) if row.any() else 0 for row in ids]
@@ -158,5 +160,5 @@ def _tokenize(model, texts, vocabulary, max_length):
                          f"{max_length}")
     if any(len(t) == 0 for t in tokens):
         raise ValueError("a probe text has no token the vocabulary knows")
-    feed = np.array(texts) if string_input else ids
+    feed = tf.constant(texts) if string_input else ids
     return feed, tokens, vocab
