@@ -127,11 +127,14 @@ def receptive_fields(model, layers=None, pointwise=()):
     found = {}
     _walk(graph, "", {id(graph.inputs[0]): (start, tuple(a + 1 for a in start))}, set(paths), found,
           tuple(pointwise))
+    for path in paths:
+        if isinstance(found[path], ReceptiveFieldError):
+            raise found[path]
     return {p: Field(spatial, *found[p]) if found[p] is not None else Field(spatial, None, None) for p in paths}
 
 
 def _walk(graph, prefix, fields, wanted, found, pointwise):
-    """Propagate fields ``(starts, stops)`` (None: whole input) through ``graph``'s nodes in order."""
+    """Propagate fields ``(starts, stops)`` (None: whole input; an error: unknown) through ``graph``'s nodes."""
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
             layer = node.operation
@@ -145,7 +148,12 @@ def _walk(graph, prefix, fields, wanted, found, pointwise):
                 outs = _walk(inner, path + "/", {id(t): f for t, f in zip(inner.inputs, ins)}, wanted, found,
                              pointwise)
             else:
-                field = _layer_field(layer, node, _union(layer, ins), pointwise)
+                # An unknown field is kept as its error, raised only for the layers that depend on it.
+                failed = next((f for f in ins if isinstance(f, ReceptiveFieldError)), None)
+                try:
+                    field = failed or _layer_field(layer, node, _union(layer, ins), pointwise)
+                except ReceptiveFieldError as e:
+                    field = e
                 outs = [field] * len(node.output_tensors)
                 if path in wanted:
                     found[path] = field

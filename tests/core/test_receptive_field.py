@@ -115,10 +115,11 @@ def test_nested_paths_and_whole_input_layers():
 
 
 def test_unknown_layers_are_named():
-    up = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.UpSampling2D(name="up"),
-                           keras.layers.Conv2D(2, 3, name="c")])
+    up = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="before"),
+                           keras.layers.UpSampling2D(name="up"), keras.layers.Conv2D(2, 3, name="c")])
     with pytest.raises(ReceptiveFieldError, match="'up'.*upsamples"):
         receptive_field(up, "c")
+    assert receptive_field(up, "before").size == (3, 3)  # layers before it are fine
 
     class Mix(keras.layers.Layer):
         def call(self, x):
