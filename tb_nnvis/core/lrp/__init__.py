@@ -7,13 +7,15 @@ Usable without TensorBoard::
 
 See :func:`attribute`, :class:`Composite` and the rule classes.
 """
+from .attention import AttnLRP, SoftmaxAttnLRP
 from .composites import PRESETS, Composite
 from .engine import attribute, explainer
 from .errors import LRPError
 from .intermediate import attribute_layers, unit_heatmaps
-from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Norm, Pass, RecurrentEpsilon, Route, Rule,
-                    WSquare, ZBox, ZPlus, stabilize)
+from .normalization import LayerNormEpsilon
+from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Norm, Pass, Product, RecurrentEpsilon, Route,
+                    Rule, WSquare, ZBox, ZPlus, stabilize)
 
 __all__ = ["attribute", "explainer", "attribute_layers", "unit_heatmaps", "Composite", "PRESETS", "LRPError",
            "Rule", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "ZBox", "Flat", "WSquare", "Pass", "Norm", "Route", "EmbeddingSum", "RecurrentEpsilon",
-           "stabilize"]
+           "stabilize", "Product", "LayerNormEpsilon", "AttnLRP", "SoftmaxAttnLRP"]

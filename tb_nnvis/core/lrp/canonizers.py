@@ -6,11 +6,19 @@
   would be written in PyTorch/zennit.
 - BatchNormalization right after a Dense/convolution (no activation between) is folded into that
   layer's weights (zennit's ``SequentialMergeBatchNorm``); the model's output is unchanged.
+- Every product step (``Multiply`` layer, Keras-ops multiply/divide/matmul) learns which of its factors
+  are gates (``step.gates``): a sigmoid-like output (sigmoid, hard sigmoid, a bounded ReLU such as
+  MobileNetV3's ``relu6(x + 3) / 6``), seen through reshapes and constant shifts/scales; a divisor counts
+  as a gate too. :class:`~tb_nnvis.core.lrp.rules.Product` gives gates no relevance.
 """
 import keras
 
+from . import keras_ops
 from .graph import Step
 from .ops import linear_ops
+
+_GATE_THROUGH = (keras.layers.Reshape, keras.layers.Dropout, keras.layers.Identity) + keras_ops.MOVES \
+    + keras_ops.SUMS + keras_ops.PRODUCTS
 
 
 def split_linear(program):
@@ -52,11 +60,40 @@ def fold_batchnorm(program):
         program.steps.remove(bn_step)
 
 
-CANONIZERS = (split_linear, fold_batchnorm)
+def _is_gate(program, key, depth=0):
+    """Does the tensor ``key`` come out of a sigmoid-like function (through shape moves and constants)?"""
+    step = program.producer(key)
+    if step is None or depth > 8:
+        return False
+    if step.kind == "activation":
+        return getattr(step.fn, "__name__", "") in keras_ops.GATE_ACTIVATIONS
+    layer = step.layer
+    if isinstance(layer, keras.layers.Activation):
+        return getattr(layer.activation, "__name__", "") in keras_ops.GATE_ACTIVATIONS
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is not None
+    if isinstance(layer, keras_ops.GATE_OPS):
+        return True
+    if isinstance(layer, _GATE_THROUGH) and len(step.inputs) == 1:  # reshape, x + c, c·x, x / c
+        return _is_gate(program, step.inputs[0], depth + 1)
+    return False
+
+
+def mark_gates(program):
+    """Set ``step.gates`` (one flag per input) on every product step."""
+    for step in program.steps:
+        if isinstance(step.layer, (keras.layers.Multiply,) + keras_ops.PRODUCTS):
+            step.gates = [_is_gate(program, k) for k in step.inputs]
+            if isinstance(step.layer, keras_ops.DIVISIONS) and len(step.inputs) == 2:
+                step.gates[1] = True  # a divisor normalises (x / σ); the numerator is the signal
+
+
+CANONIZERS = (split_linear, fold_batchnorm, mark_gates)
 
 
 def canonize(program, fold_bn=True):
     split_linear(program)
     if fold_bn:
         fold_batchnorm(program)
+    mark_gates(program)
     return program

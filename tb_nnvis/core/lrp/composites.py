@@ -13,9 +13,12 @@ Example:
 """
 import keras
 
+from . import keras_ops
+from .attention import AttnLRP, SoftmaxAttnLRP
+from .normalization import LayerNormEpsilon
 from .ops import CONVOLUTION, DENSE, LINEAR
-from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Norm, Pass, RecurrentEpsilon, Route,
-                    ZBox, ZPlus)
+from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Indices, Norm, Pass, Product,
+                    RecurrentEpsilon, Route, ZBox, ZPlus)
 
 
 def _cls(*names):
@@ -28,12 +31,19 @@ IDENTITY = _cls("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropo
 BATCHNORM = _cls("BatchNormalization")
 AVGPOOL = _cls("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D",
                "GlobalAveragePooling2D", "GlobalAveragePooling3D")
-SUM = _cls("Add", "Average")
+SUM = _cls("Add", "Average", "Subtract")
 MOVE = _cls("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
             "GlobalMaxPooling3D", "Flatten", "Reshape", "Permute", "ZeroPadding1D", "ZeroPadding2D",
             "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "Concatenate", "UpSampling1D",
-            "UpSampling2D", "UpSampling3D", "RepeatVector")
+            "UpSampling2D", "UpSampling3D", "RepeatVector", "Maximum", "Minimum")
 RECURRENT = _cls("LSTM", "GRU", "Bidirectional")
+LAYERNORM = _cls("LayerNormalization", "RMSNormalization")
+MULTIPLY = _cls("Multiply")
+ATTENTION = _cls("MultiHeadAttention", "Attention")
+
+
+def _floating(tensor):
+    return "float" in str(getattr(tensor, "dtype", ""))
 
 
 def _entries(mapping):
@@ -73,6 +83,10 @@ class Composite:
             (ACTIVATION, Pass()), (IDENTITY, Pass()), (BATCHNORM, Pass()),
             (SUM, Norm(stabilizer)), (AVGPOOL, Norm(stabilizer)), (MOVE, Route()),
             (_cls("Embedding"), EmbeddingSum()), (RECURRENT, RecurrentEpsilon()),
+            (keras_ops.PREPROCESSING, Pass()), (LAYERNORM, LayerNormEpsilon()), (MULTIPLY, Product()),
+            (keras_ops.SUMS, Norm(stabilizer)), (keras_ops.PRODUCTS, Product()), (keras_ops.MOVES, Route()),
+            (keras_ops.MEANS, Norm(stabilizer)), (keras_ops.ELEMENTWISE + keras_ops.OP_SOFTMAX, Pass()),
+            (ATTENTION, AttnLRP()),
         ]
 
     @classmethod
@@ -110,6 +124,8 @@ class Composite:
     def rule_for(self, step):
         if step.kind == "activation":
             return Pass()
+        if step.node is not None and not any(_floating(t) for t in step.node.outputs):
+            return Indices()  # integer outputs (positions, masks) carry no relevance
         return self.rule_for_layer(step.layer, step.first)
 
     def __repr__(self):
@@ -159,5 +175,14 @@ def epsilon_gamma_box(low, high, epsilon=1e-6, gamma=0.25, stabilizer=1e-6, **kw
                  [(CONVOLUTION, ZBox(low, high, stabilizer))], epsilon=epsilon, stabilizer=stabilizer, **kw)
 
 
+def attn_lrp(epsilon=1e-6, cp_lrp=False, **kw):
+    """AttnLRP (Achtibat et al. 2024, as LXT): ε on every Dense/EinsumDense/convolution, LayerNorm with σ held
+    constant, attention and softmax by AttnLRP's rules (``cp_lrp=True``: CP-LRP, attention weights as
+    constants), products by the uniform rule, element-wise activations as identity."""
+    return _make("attn_lrp", [(ATTENTION, AttnLRP(cp=cp_lrp)), (LAYERNORM, LayerNormEpsilon(epsilon)),
+                              (_cls("Softmax") + keras_ops.OP_SOFTMAX, SoftmaxAttnLRP()), (LINEAR, Epsilon(epsilon))],
+                 epsilon=epsilon, stabilizer=epsilon, **kw)
+
+
 PRESETS = {f.__name__: f for f in (epsilon, epsilon_plus, epsilon_alpha2_beta1, epsilon_plus_flat,
-                                   epsilon_alpha2_beta1_flat, epsilon_gamma_box)}
+                                   epsilon_alpha2_beta1_flat, epsilon_gamma_box, attn_lrp)}

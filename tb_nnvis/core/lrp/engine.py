@@ -117,8 +117,8 @@ class _Explainer:
         for step, rule in zip(reversed(self.steps), reversed(self.rules)):
             rs = [rel.pop(k, None) for k in step.outputs]
             recorded.update((k, r) for k, r in zip(step.outputs, rs) if k in record and r is not None)
-            if all(r is None for r in rs):
-                continue
+            if all(r is None for r in rs) or not any(values[k].dtype.is_floating for k in step.outputs):
+                continue  # integer outputs (positions, indices) pass no relevance on
             zs = [values[k] for k in step.outputs]
             rs = [tf.zeros_like(z) if r is None else r for r, z in zip(rs, zs)]
             xs_in = [values[k] for k in step.inputs]

@@ -6,6 +6,7 @@ are inlined, so the engine sees one flat graph; a layer called twice gives two s
 import keras
 import tensorflow as tf
 from keras import tree
+from keras.src.backend import get_keras_mask
 
 from .errors import LRPError
 
@@ -19,6 +20,7 @@ class Step:
         self.node, self.in_ids = node, in_ids
         self.op, self.fn, self.kind = op, fn, kind
         self.first = False  # set for the first linear step matching the composite's first_map
+        self.in_masks = []  # Keras masks of the inputs at the last call
 
     @property
     def name(self):
@@ -33,7 +35,14 @@ class Step:
             return [self.fn(xs[0])]
         values = dict(zip(self.in_ids, xs))
         args, kwargs = self.node.arguments.fill_in(values)
+        # Keras masks (Embedding(mask_zero=True)) ride on the tensors; layers such as MultiHeadAttention
+        # consume them during the call, so keep them for the rule of this step.
+        self.in_masks = [get_keras_mask(x) for x in xs]
         return [tf.convert_to_tensor(t) for t in tree.flatten(self.layer(*args, **kwargs))]
+
+    def arguments(self, xs):
+        """The call's (args, kwargs) with the recomputed inputs ``xs`` in place of the graph's tensors."""
+        return self.node.arguments.fill_in(dict(zip(self.in_ids, xs)))
 
     def vjp(self, xs, grads):
         """Gradient of Σ_k outputs_k·grads_k with respect to each input (None-grads count as zero)."""

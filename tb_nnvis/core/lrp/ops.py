@@ -86,6 +86,17 @@ class DenseOp(LinearOp):
         return tf.linalg.matmul(grad, w, transpose_b=True)
 
 
+class EinsumOp(LinearOp):
+    """EinsumDense (transformer projections): y = einsum(equation, x, W) + b; not foldable."""
+
+    @property
+    def foldable(self):
+        return False
+
+    def apply(self, x, w):
+        return kops.einsum(self.layer.equation, x, w)
+
+
 class ConvOp(LinearOp):
     """Conv1D/2D/3D; also the 1×1 pointwise half of a separable convolution (strides 1, valid)."""
 
@@ -127,7 +138,7 @@ def _classes(*names):
     return tuple(getattr(keras.layers, n) for n in names if hasattr(keras.layers, n))
 
 
-DENSE = _classes("Dense")
+DENSE = _classes("Dense", "EinsumDense")
 CONV_STANDARD = _classes("Conv1D", "Conv2D", "Conv3D")
 CONV_TRANSPOSE = _classes("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 CONV_DEPTHWISE = _classes("DepthwiseConv1D", "DepthwiseConv2D")
@@ -147,6 +158,8 @@ def linear_ops(layer):
         return [ConvTransposeOp(layer, with_bias=layer.use_bias)]
     if isinstance(layer, CONV_STANDARD):
         return [ConvOp(layer, with_bias=layer.use_bias)]
+    if isinstance(layer, keras.layers.EinsumDense):
+        return [EinsumOp(layer, with_bias=layer.bias is not None)]
     if isinstance(layer, DENSE):
         return [DenseOp(layer, with_bias=layer.use_bias)]
     return None

@@ -274,7 +274,41 @@ class Norm(Rule):
             return [xs[0] * step.op.vjp(xs[0], w, _div(rs[0], zs[0], self.stabilizer))]
         s = [_div(r, z, self.stabilizer) for r, z in zip(rs, zs)]
         grads = step.vjp(xs, s)
-        return [x * g for x, g in zip(xs, grads)]
+        return [None if g is None else x * g for x, g in zip(xs, grads)]  # integer inputs (indices) take none
+
+
+class Product(Rule):
+    """Products of tensors (``Multiply``, Keras-ops multiply/divide/matmul/einsum) and their gates.
+
+    Factors marked as gates (``step.gates``: a sigmoid-like output, as in squeeze-and-excitation,
+    hard-swish, gated linear units, or a divisor) take no relevance and the signal takes all of it
+    (signal-take-all, as for LSTM gates, Arras et al. 2017). The n ≥ 2 factors that remain share it by
+    AttnLRP's uniform rule (Achtibat et al. 2024): R_i = x_i ⊙ ∂(z·s)/∂x_i with s = R / stabilize(n·z),
+    which is R/n each for an element-wise product and the ε-rule on n·z for a matmul. Constants take none.
+    ``epsilon=None`` uses the composite's ε.
+    """
+
+    def __init__(self, epsilon=None):
+        self.epsilon = epsilon
+
+    def propagate(self, step, xs, zs, rs, ctx):
+        eps = ctx.epsilon if self.epsilon is None else self.epsilon
+        floats = [x.dtype.is_floating for x in xs]
+        gates = getattr(step, "gates", None) or [False] * len(xs)
+        signals = [f and not g for f, g in zip(floats, gates)]
+        if not any(signals):  # only gates (e.g. sigmoid · sigmoid): they share as signals would
+            signals = floats
+        n = sum(signals)
+        s = _div(rs[0], n * zs[0], eps)
+        grads = step.vjp(xs, [s] + [None] * (len(zs) - 1))
+        return [x * g if sig else None for x, g, sig in zip(xs, grads, signals)]
+
+
+class Indices(Rule):
+    """Steps that compute integers or booleans (positions, masks): nothing to propagate."""
+
+    def propagate(self, step, xs, zs, rs, ctx):
+        return [None] * len(xs)
 
 
 class Route(Rule):
