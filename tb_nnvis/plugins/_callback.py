@@ -31,6 +31,7 @@ import weakref
 import keras
 import numpy as np
 
+from tb_nnvis.core.distributed import is_chief
 from tb_nnvis.plugins._eventlog import open_log, release
 
 logger = logging.getLogger("tb_nnvis")
@@ -320,15 +321,3 @@ def first_input(inputs):
 def slice_inputs(inputs, start, stop):
     """Rows ``start:stop`` of a batch made by :func:`batch_inputs`."""
     return [x[start:stop] for x in inputs] if isinstance(inputs, list) else inputs[start:stop]
-
-
-def is_chief():
-    """Under a multi-worker strategy only the chief writes, as TensorBoard expects one writer per run."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                             and "chief" not in resolver.cluster_spec().as_dict())
