@@ -2,6 +2,8 @@
 
     python demo/run_demo.py                 # writes ./logs and serves it on http://localhost:6006
     python demo/run_demo.py --no-serve      # only write the logs
+    python demo/run_demo.py --host 0.0.0.0  # serve to other machines too (TensorBoard has no login: only on
+                                            # a network you trust, or behind an SSH tunnel)
 """
 import argparse
 import os
@@ -39,6 +41,9 @@ def main():
     parser.add_argument("--logdir", default="logs")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--port", type=int, default=6006)
+    parser.add_argument("--host", default="localhost",
+                        help="address to serve on; TensorBoard has no authentication, so the default is this "
+                             "machine only")
     parser.add_argument("--no-serve", action="store_true", help="write the logs and exit")
     args = parser.parse_args()
     write_logs(args.logdir, args.epochs)
@@ -46,7 +51,7 @@ def main():
         return
     print(f"\nOpen http://localhost:{args.port}/#nnvis_activations", flush=True)
     tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-    subprocess.call([tensorboard, "--logdir", args.logdir, "--port", str(args.port), "--bind_all",
+    subprocess.call([tensorboard, "--logdir", args.logdir, "--port", str(args.port), "--host", args.host,
                      f"--samples_per_plugin={SAMPLES}"])
 
 
