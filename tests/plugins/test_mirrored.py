@@ -1,0 +1,91 @@
+"""Every callback in ``fit`` under ``MirroredStrategy`` on two logical CPU devices: nothing written twice, and
+what is written equals a single-device computation with the same (final) weights.
+
+TensorFlow's logical devices must be set before it starts, so training runs in a child process; the parent
+checks the event files against its own single-device computation.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tests.plugins.test_activations_summary import assert_within_one_step, decode_maps, read_events
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import tb_nnvis
+    from tests.plugins.test_mirrored import build, callbacks_for, data
+
+    kind, logdir = sys.argv[1], sys.argv[2]
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    x, y = data()
+    with strategy.scope():
+        model = build(kind)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=callbacks_for(kind, logdir, x, y))
+    model.save_weights(logdir + "/final.weights.h5")
+""")
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 12, 12, 3)).astype("float32")
+    return x, (x[:, :6].mean(axis=(1, 2, 3)) > x[:, 6:].mean(axis=(1, 2, 3))).astype("int32")
+
+
+def build(kind):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(6, 3, activation="relu", name="conv"),
+                              keras.layers.MaxPooling2D(name="pool"), keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(2, name="logits")])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def callbacks_for(kind, logdir, x, y):
+    import tb_nnvis
+
+    if kind == "activations":
+        return [tb_nnvis.keras.ActivationsCallback(logdir, probes=x[:3], examples=x, top_k=4)]
+    raise ValueError(kind)
+
+
+def _train(tmp_path, kind):
+    logdir = tmp_path / kind
+    logdir.mkdir()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *sys.path]), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", CHILD, kind, str(logdir)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = build(kind)
+    model.load_weights(logdir / "final.weights.h5")
+    return logdir, model
+
+
+@pytest.mark.parametrize("kind", ["activations"])
+def test_callbacks_under_mirrored_strategy_write_once_and_match_one_device(tmp_path, kind):
+    import keras
+
+    logdir, model = _train(tmp_path, kind)
+    x, _ = data()
+    series, _ = read_events(logdir)
+    # 32 examples in batches of 8: steps 0 (before training), 4 and 8, each once per series
+    for tag in ("conv", "pool", "logits", "conv/_top_examples"):
+        assert [s for s, _ in series[tag]] == [0, 4, 8], (tag, [s for s, _ in series[tag]])
+    for name in ("conv", "logits"):
+        stored, _, _ = decode_maps(series[name][-1][1])
+        assert_within_one_step(stored, keras.Model(model.inputs, model.get_layer(name).output)(x[:3]).numpy())
+    top = series["conv/_top_examples"][-1][1]
+    responses = keras.Model(model.inputs, model.get_layer("conv").output)(x).numpy().reshape(32, -1, 6).max(axis=1)
+    for unit in range(6):
+        assert top[unit, :, 1].astype(int).tolist() == np.argsort(-responses[:, unit], kind="stable")[:4].tolist()
