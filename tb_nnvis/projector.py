@@ -28,7 +28,7 @@ ASSETS_DIR = "projector"
 
 
 def log_activations(log_dir, model, layer, inputs, labels=None, images=None, max_points=10000, step=None,
-                    spatial="mean", batch_size=256):
+                    spatial="mean", batch_size=256, event_file=True):
     """Write ``layer``'s activations on ``inputs`` for TensorBoard's Projector; returns the embedding name.
 
     Args:
@@ -44,6 +44,8 @@ def log_activations(log_dir, model, layer, inputs, labels=None, images=None, max
       step: the training step in the embedding's name; None for the optimizer's iteration count.
       spatial: how outputs with spatial or time axes become one point: ``"mean"``, ``"max"`` or ``"flatten"``.
       batch_size: inputs per forward pass.
+      event_file: create an (empty) event file when the run has none; callbacks that write their own
+        event file pass False.
     """
     import tensorflow as tf
 
@@ -96,7 +98,8 @@ def log_activations(log_dir, model, layer, inputs, labels=None, images=None, max
             sprite = (_by_content(assets, "sprite", ".png", image_lib.encode_png(pixels)), size)
 
     _update_config(log_dir, name, f"{ASSETS_DIR}/{stem}.tsv", points.shape, f"{ASSETS_DIR}/{meta_file}", sprite)
-    _ensure_event_file(log_dir)
+    if event_file:
+        _ensure_event_file(log_dir)
     return name
 
 

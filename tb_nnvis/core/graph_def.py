@@ -60,18 +60,14 @@ def model_to_graph_def(model):
 
 
 def _check_drawable(model):
+    from tb_nnvis.core import taps
+
     if not isinstance(model, keras.Model):
         raise GraphError(f"expected a keras.Model, got {type(model).__name__}")
-    if isinstance(model, keras.Sequential):
-        if not model.built or getattr(model, "_functional", None) is None:
-            raise GraphError(f"Sequential model {model.name!r} was never built, so its graph is unknown: "
-                             "start it with keras.Input(shape), or call model.build(input_shape) or fit first")
-        return
-    if not hasattr(model, "_nodes_by_depth") or not getattr(model, "inputs", None):
-        raise GraphError(
-            f"model {model.name!r} ({type(model).__name__}) is a subclassed keras.Model without a functional "
-            "graph, so it has no layers to draw: build it with the Functional API "
-            "(keras.Model(inputs, outputs)) or as a keras.Sequential")
+    try:
+        taps._graph(model)  # the same checks (built, not subclassed) and messages as for tapping layers
+    except ValueError as e:
+        raise GraphError(str(e)) from None
 
 
 def _scoped_layers(model, scope):

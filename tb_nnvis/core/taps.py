@@ -80,6 +80,11 @@ def _graph(model):
                 f"Sequential model {model.name!r} has no known input shape yet: start it with "
                 "keras.Input(shape) or call model.build(input_shape) before tapping its layers.")
         return model._functional
+    if not hasattr(model, "_nodes_by_depth") or not getattr(model, "inputs", None):
+        raise ValueError(
+            f"model {model.name!r} ({type(model).__name__}) is a subclassed keras.Model without a functional "
+            "graph, so its layers cannot be tapped: build it with the Functional API (keras.Model(inputs, "
+            "outputs)) or as a keras.Sequential")
     return model
 
 

@@ -5,6 +5,7 @@ from tb_nnvis.core import taps as taps_lib
 from tb_nnvis.core import topk
 from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input, logger, slice_inputs
 from tb_nnvis.plugins.activations import budget, summary
+from tb_nnvis.plugins.activations.parameters import ParameterWriter
 
 
 class ActivationsCallback(SummaryCallback):
@@ -34,6 +35,12 @@ class ActivationsCallback(SummaryCallback):
         over them at the start and at each epoch write (not at batch writes); image inputs are also
         written once so the dashboard can show them.
       top_k: how many top examples to keep per unit.
+      weights: also write each layer's per-unit incoming weights (the filter beside each map), their
+        norms, and the layer's update-to-weight ratio at every written step (Dense and convolutions).
+      graph: also write the model's graph for TensorBoard's Graphs tab.
+      projector: ``{"inputs": x, "labels": y}`` (optional keys ``images``, ``layers``, ``max_points``,
+        ``spatial``) to write layer activations for TensorBoard's Projector before and after training;
+        by default the tapped layers with a flat output. See :func:`tb_nnvis.projector.log_activations`.
 
     Example:
 
@@ -50,7 +57,7 @@ class ActivationsCallback(SummaryCallback):
     name = "activations"
 
     def __init__(self, log_dir, probes, layers=None, every_n_epochs=1, every_n_batches=None, max_units=None,
-                 examples=None, top_k=9, max_bytes_per_step=5_000_000):
+                 examples=None, top_k=9, max_bytes_per_step=5_000_000, weights=False, graph=False, projector=None):
         super().__init__(log_dir, every_n_epochs=every_n_epochs, every_n_batches=every_n_batches)
         if probes is None:
             raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
@@ -77,6 +84,7 @@ class ActivationsCallback(SummaryCallback):
         self.layer_paths = None
         self._taps = None
         self._top_steps = []
+        self.parameters = ParameterWriter(weights=weights, graph=graph, projector=projector)
 
     def setup(self):
         self.layer_paths = taps_lib.resolve(self.model, "default" if self.layers is None else self.layers)
@@ -88,6 +96,24 @@ class ActivationsCallback(SummaryCallback):
         if self.examples is not None:
             examples = first_input(self.examples)
             self.submit("dataset examples", lambda: summary.dataset_examples_pb(examples), step=step)
+        self.guard("weights, graph and receptive fields", lambda: self.parameters.setup(self))
+        self.parameters.write_projector(self, step)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.parameters.on_epoch_begin(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._worker is not None:
+            self.guard("a copy of the weights", lambda: self.parameters.on_train_batch_begin(self, batch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.parameters.on_epoch_end()
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self._worker is not None:
+            self.parameters.write_projector(self, self.step())
+        super().on_train_end(logs)
 
     def write(self, step, epoch_end):
         """Tap the probes on the training thread (the weights of this step); encode and write on the
@@ -103,6 +129,7 @@ class ActivationsCallback(SummaryCallback):
             if self.units is not None:
                 value = value[..., : self.units]
             self.submit(path, lambda p=path, v=value: summary.activations_pb(p, v), step=step)
+        self.parameters.write(self, step, self.units)
 
     def _units_within_budget(self):
         """``max_units``, lowered so that a written step fits ``max_bytes_per_step`` (with a warning)."""

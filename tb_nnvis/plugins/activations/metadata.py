@@ -14,6 +14,14 @@ Each tapped layer gives two time series, told apart by ``kind`` in the plugin co
   dataset examples with the highest maximum response: (value, dataset index, flat position of the
   maximum in the unit's map); index -1 where fewer than k examples exist.
 
+- ``weights`` (blob sequence, tag = path + ``WEIGHTS_SUFFIX``): ``[header JSON, float32 kernels]``, each
+  unit's incoming weights, units first (:func:`tb_nnvis.core.weights.unit_kernels`).
+- ``weight_norms`` (tensor, tag = path + ``NORMS_SUFFIX``): float32 ``[C]``, each unit's weight norm.
+- ``update_ratio`` (tensor, tag = path + ``RATIO_SUFFIX``): float32 scalar, the layer's
+  ``||W_after - W_before|| / ||W_before||`` across the optimizer step that led to this step.
+- ``receptive_field`` (tensor, tag = path + ``FIELD_SUFFIX``): a JSON string,
+  :meth:`tb_nnvis.core.receptive_field.Field.to_json`, so top examples can be shown as crops.
+
 Probe inputs are one ``probe_inputs`` blob sequence per run: ``[header JSON, PNG per probe]``; the
 images of the dataset that top examples index into are one ``dataset_examples`` sequence of the same form.
 """
@@ -26,10 +34,15 @@ VERSION = 1
 
 MAPS, UNIT_STATS, PROBE_INPUTS = "maps", "unit_stats", "probe_inputs"
 TOP_EXAMPLES, DATASET_EXAMPLES = "top_examples", "dataset_examples"
-KINDS = (MAPS, UNIT_STATS, PROBE_INPUTS, TOP_EXAMPLES, DATASET_EXAMPLES)
-TENSOR_KINDS = (UNIT_STATS, TOP_EXAMPLES)
+# Parameters beside activity (see tb_nnvis/plugins/activations/weights.py).
+WEIGHTS, WEIGHT_NORMS, UPDATE_RATIO, RECEPTIVE_FIELD = "weights", "weight_norms", "update_ratio", "receptive_field"
+KINDS = (MAPS, UNIT_STATS, PROBE_INPUTS, TOP_EXAMPLES, DATASET_EXAMPLES, WEIGHTS, WEIGHT_NORMS, UPDATE_RATIO,
+         RECEPTIVE_FIELD)
+TENSOR_KINDS = (UNIT_STATS, TOP_EXAMPLES, WEIGHT_NORMS, UPDATE_RATIO, RECEPTIVE_FIELD)
 STATS_SUFFIX = "/_unit_stats"
 TOP_SUFFIX = "/_top_examples"
+WEIGHTS_SUFFIX, NORMS_SUFFIX, RATIO_SUFFIX = "/_weights", "/_weight_norms", "/_update_ratio"
+FIELD_SUFFIX = "/_receptive_field"
 PROBE_TAG = "_probe_inputs"
 EXAMPLES_TAG = "_dataset_examples"
 TOP_FIELDS = ("value", "index", "position")

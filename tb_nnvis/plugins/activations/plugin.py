@@ -14,8 +14,10 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 - ``/probe?run&index``: a probe input as a PNG.
 - ``/top?run&layer&unit[&step]``: the unit's top dataset examples (value, index, peak position).
 - ``/example?run&index``: a dataset example as a PNG.
+- ``/weights``, ``/weight_dynamics``: a unit's incoming weights and weight dynamics (see ``weights.py``).
 """
 import collections
+import functools
 import threading
 
 import numpy as np
@@ -25,7 +27,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_nnvis.plugins import _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
-from tb_nnvis.plugins.activations import encoding, metadata
+from tb_nnvis.plugins.activations import encoding, metadata, weights
 
 _JSON, _PNG, _JS = "application/json", "image/png", "text/javascript"
 
@@ -72,6 +74,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             "/probe": self._serve_probe,
             "/top": self._serve_top,
             "/example": self._serve_example,
+            "/weights": functools.partial(weights.serve_weights, self),
+            "/weight_dynamics": functools.partial(weights.serve_weight_dynamics, self),
         }
 
     def is_active(self):
@@ -190,6 +194,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _serve_tags(self, request):
         runs = {}
         top = self._series(request, metadata.TOP_EXAMPLES)
+        kernels = self._series(request, metadata.WEIGHTS)
         for run, layers in self._series(request, metadata.MAPS).items():
             runs[run] = {}
             for layer, (_, content) in layers.items():
@@ -198,7 +203,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 runs[run][layer] = {"shape": canonical, "layout": layout,
                                     "units": canonical[3] if canonical else None,
                                     "probes": canonical[0] if canonical else None,
-                                    "top_examples": layer in top.get(run, {})}
+                                    "top_examples": layer in top.get(run, {}),
+                                    "weights": layer in kernels.get(run, {})}
         probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape")}
                   for run, tags in self._series(request, metadata.PROBE_INPUTS).items()
                   for _, (_, c) in tags.items()}
@@ -292,6 +298,9 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         width = map_shape[-1] if map_shape else 1
         examples = [{"value": float(v), "index": int(i), "y": int(p) // width, "x": int(p) % width}
                     for v, i, p in top[unit] if i >= 0]
+        field = weights.receptive_field(self, request, run, params.str("layer"))
+        for e in examples:  # the input region the unit saw at its peak, where the field is known
+            e["crop"] = weights.crop(field, e["y"], e["x"])
         has_images = run in self._series(request, metadata.DATASET_EXAMPLES)
         return {"step": datum.step, "steps": [d.step for d in datums], "unit": unit, "examples": examples,
                 "map_shape": [int(np.prod(map_shape[:-1])) if len(map_shape) > 1 else 1, width],
