@@ -10,6 +10,7 @@
 >>> cb.written_steps
 [0, 1, 2]
 """
+from tb_nnvis.core.graph_def import write_graph  # noqa: F401
 from tb_nnvis.plugins.activations.callback import ActivationsCallback  # noqa: F401
 from tb_nnvis.plugins.relevance.callback import RelevanceCallback  # noqa: F401
 from tb_nnvis.plugins.rnn.callback import RNNCellsCallback  # noqa: F401

@@ -12,6 +12,13 @@ from tb_nnvis.plugins.activations.summary import (  # noqa: F401
     probe_inputs_pb,
     top_examples,
 )
+from tb_nnvis.plugins.activations.weights import (  # noqa: F401
+    receptive_field_pb,
+    update_ratio,
+    update_ratio_pb,
+    weights,
+    weights_pb,
+)
 from tb_nnvis.plugins.relevance.summary import (  # noqa: F401
     relevance_image,
     relevance_image_pb,
