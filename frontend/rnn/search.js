@@ -55,7 +55,7 @@ export class SearchPanel {
     this.card = el("div", "nv-card nv-search-card");
 
     this.card.append(el("div", "nv-card-title", "Cells for the selected span"));
-    this.selInfo = el("div", "nv-hint", "Select a span of text to rank the cells that are on inside it and off around it.");
+    this.selInfo = el("div", "nv-hint nv-select-info", "Select a span of text to rank the cells that are on inside it and off around it.");
     this.selBox = el("div", "nv-rank-box nv-select-results");
     this.matchInfo = el("div", "nv-hint nv-match-info");
 
