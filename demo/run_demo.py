@@ -12,14 +12,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SAMPLES = "nnvis_activations=200"
+SAMPLES = "nnvis_activations=200,nnvis_relevance=200"
 
 
 def write_logs(logdir, epochs=8, n=3000, seed=0):
     import keras
 
     import tb_nnvis
-    from demo.shapes import compiled_demo_cnn, make_images
+    from demo.shapes import CLASSES, compiled_demo_cnn, make_images
 
     keras.utils.set_random_seed(seed)
     x, y = make_images(n, seed=seed)
@@ -32,6 +32,10 @@ def write_logs(logdir, epochs=8, n=3000, seed=0):
         keras.callbacks.TensorBoard(run),
         tb_nnvis.keras.ActivationsCallback(run, probes=probes, every_n_batches=10,
                                            examples=x_val, top_k=9),
+        # LRP heatmaps of the same probes, the conv3 units that carry each decision, and each conv3 unit's heatmap
+        tb_nnvis.keras.RelevanceCallback(run, probes=probes, labels=list(range(len(probes))), class_names=CLASSES,
+                                         composites=["epsilon_plus", "epsilon_alpha2_beta1"],
+                                         unit_layers=["conv3"], unit_heatmaps={"conv3": "all"}),
     ])
     return model
 
@@ -47,6 +51,9 @@ def main():
     parser.add_argument("--no-serve", action="store_true", help="write the logs and exit")
     args = parser.parse_args()
     write_logs(args.logdir, args.epochs)
+    from demo import text_classifier
+
+    text_classifier.write_logs(args.logdir)
     if args.no_serve:
         return
     print(f"\nOpen http://localhost:{args.port}/#nnvis_activations", flush=True)

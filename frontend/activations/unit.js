@@ -4,6 +4,7 @@
 import { getJSON, PromiseCache, showError } from "../shared/api.js";
 import { DetailPanel } from "./detail.js";
 import { layerRange, resolveCmap } from "./atlas.js";
+import { UnitHeatmap } from "./unit_heatmap.js";
 
 export class UnitView {
   constructor(parent, app) {
@@ -21,6 +22,7 @@ export class UnitView {
       onStep: (s) => { this.stopPlay(); app.setStep(s); },
       onPlay: (p) => (p ? this.startPlay() : this.stopPlay()),
     });
+    this.heatmap = new UnitHeatmap(parent); // LRP heatmap of the unit, when the Relevance tab logged one
     parent.hidden = true;
   }
 
@@ -29,6 +31,7 @@ export class UnitView {
     this.topCache.clear();
     this.unitCache.clear();
     this.noTop.clear();
+    this.heatmap.reset();
     this.topReq = null;
     this.filmKey = null;
   }
@@ -48,6 +51,7 @@ export class UnitView {
       layout: cur.maps.layout || (app.layerInfo() || {}).layout, statsRow: app.unitStats(S.unit), dead: app.isDead(S.unit),
     });
     this.loadTop();
+    this.heatmap.show(S);
     const filmKey = JSON.stringify([S.run, S.layer, S.probe, S.unit, S.cmap]);
     if (withFilm || this.filmKey !== filmKey) this.loadFilm(filmKey);
     else this.panel.markCurrent(S.step);

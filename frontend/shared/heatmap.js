@@ -5,6 +5,9 @@
 import { lut } from "./colormap.js";
 import { fmt } from "./format.js";
 import { showTooltip, hideTooltip } from "./tooltip.js";
+import { addStylesheet } from "./theme.js";
+
+addStylesheet(new URL("./heatmap.css", import.meta.url).href);
 
 /** The scale m for [-m, m]: the `pct` percentile (0–100) of |v| over finite values (1 if there are none). */
 export function symmetricScale(values, pct = 100) {

@@ -202,3 +202,39 @@ def test_unknown_run_and_step_give_a_message(tb, browser):
         assert "not loaded" in tab.frame.locator(".nv-view-msg").text_content()
     finally:
         tab.close()
+
+
+def test_activations_unit_panel_shows_the_units_heatmap_and_follows_the_step(tb, browser, logs):
+    _, _, _, cb = logs["cnn"]
+    maps = {u: helpers.get_json(tb, "/data/plugin/nnvis_relevance/unit_heatmap", run="cnn", layer="conv2", unit=u,
+                                probe=3, step=cb.written_steps[-1])["values"] for u in (0, 1, 2)}
+    unit = max(maps, key=lambda u: len(set(maps[u])))  # a unit that fires on this probe
+    assert len(set(maps[unit])) > 5
+    url = deep_link(tb, plugin="nnvis_activations", run="cnn", layer="conv2", unit=unit, probe=3,
+                    step=cb.written_steps[-1])
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url)
+        frame = find_frame(page, "nnvis_activations")
+        frame.wait_for_function("() => { const b = document.querySelector('.nv-unit-heatmap'); return b && !b.hidden; }",
+                                timeout=30000)
+        caption = frame.locator(".nv-unit-heatmap .nv-hint").text_content()
+        assert f"unit {unit}'s activation" in caption and f"step {cb.written_steps[-1]}" in caption
+        colours = frame.evaluate("""() => {
+            const c = document.querySelector('.nv-unit-heatmap canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const s = new Set(); for (let i = 0; i < d.length; i += 4) if (d[i + 3]) s.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+            return s.size; }""")
+        assert colours > 5
+        frame.evaluate(f"window.__nnvisActivations.setStep({cb.written_steps[0]})")
+        frame.wait_for_function(f"() => document.querySelector('.nv-unit-heatmap .nv-hint').textContent.includes('step {cb.written_steps[0]} ')")
+        # a layer without heatmaps shows no section
+        frame.evaluate("window.__nnvisActivations.selectLayer('conv1')")
+        frame.wait_for_function("() => window.__nnvisActivations.S.layer === 'conv1'")
+        frame.evaluate("window.__nnvisActivations.selectUnit(0)")
+        frame.wait_for_function("() => document.querySelector('.nv-unit-heatmap').hidden")
+        assert not errors, errors
+    finally:
+        page.close()
