@@ -124,9 +124,13 @@ class ZPlus(LinearRule):
         if nonneg:
             s = _div(r, op.forward(x, wp, bp), self.stabilizer)
             return x * op.vjp(x, wp, s)
-        xp, xn = _pos(x), _neg(x)
-        s = _div(r, op.forward(xp, wp, bp) + op.apply(xn, wn), self.stabilizer)
-        return xp * op.vjp(x, wp, s) + xn * op.vjp(x, wn, s)
+        # Signed x: the positive contributions are (x_i·w_ji)⁺ = (x_i·w_ji + |x_i|·|w_ji|) / 2, so
+        # x⁺W⁺ + x⁻W⁻ = (z − b + |x||W|) / 2 reuses the forward output z: 3 convolutions instead of 4.
+        xa, wa = tf.abs(x), tf.abs(w)
+        zb = z if b is None else op.add_bias(z, -b)
+        zp = 0.5 * (zb + op.apply(xa, wa))
+        s = _div(r, zp if bp is None else op.add_bias(zp, bp), self.stabilizer)
+        return 0.5 * (x * op.vjp(x, w, s) + xa * op.vjp(x, wa, s))
 
 
 class AlphaBeta(LinearRule):
