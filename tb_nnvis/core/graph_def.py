@@ -4,7 +4,8 @@ Keras 3's own ``TensorBoard(write_graph=True)`` writes nothing. TensorBoard alre
 conversion of a model's JSON config into nodes and edges
 (``tensorboard.plugins.graph.keras_util.keras_model_to_graph_def``): one node per layer, nested
 models as name scopes (expandable groups), a shared layer once with an edge from each of its calls.
-This module reuses it and adds what it lacks: the op of each node (the layer class, so the Graphs
+This module reuses it and adds what it lacks: the layers at the top level (the converter wraps them
+all in one group named after the model, a closed box in the Graphs tab), the op of each node (the layer class, so the Graphs
 tab colours and labels nodes by type), each layer's output shapes (``_output_shapes``, drawn on the
 edges) and its parameter counts.
 
@@ -15,9 +16,9 @@ Example:
 ...                           keras.layers.Dense(2, name="out")], name="mlp")
 >>> graph = model_to_graph_def(model)
 >>> [(n.name, n.op, n.attr["parameters"].i) for n in graph.node]
-[('mlp/input_layer', 'InputLayer', 0), ('mlp/hidden', 'Dense', 15), ('mlp/out', 'Dense', 8)]
+[('input_layer', 'InputLayer', 0), ('hidden', 'Dense', 15), ('out', 'Dense', 8)]
 >>> list(graph.node[2].input), graph.node[2].attr["output_shape"].s
-(['mlp/hidden'], b'(None, 2)')
+(['hidden'], b'(None, 2)')
 """
 import json
 
@@ -46,11 +47,15 @@ def model_to_graph_def(model):
         raise GraphError(f"model {model.name!r} cannot be serialised to a config ({type(e).__name__}: {e}); "
                          "the Graphs tab needs model.to_json() to work") from None
     graph = keras_util.keras_model_to_graph_def(config)
-    layers = dict(_scoped_layers(model, model.name))
+    layers = dict(_scoped_layers(model, ""))
+    # The converter puts everything in one group named after the model, which the Graphs tab shows as a
+    # single closed box: drop it, so the layers are the top level and nested models the groups.
+    prefix = model.name + "/"
     for node in graph.node:
+        node.name = node.name[len(prefix):] if node.name.startswith(prefix) else node.name
         node.op = node.attr["keras_class"].s.decode("ascii") or "Layer"
         # A shared layer calling itself lists its own name once per call; keep each edge once.
-        inputs = list(dict.fromkeys(i for i in node.input))
+        inputs = list(dict.fromkeys(i[len(prefix):] if i.startswith(prefix) else i for i in node.input))
         del node.input[:]
         node.input.extend(inputs)
         layer = layers.get(node.name)
@@ -74,7 +79,7 @@ def _scoped_layers(model, scope):
     """``(node name, layer)`` for every layer, named as TensorBoard's converter names them."""
     graph = model._functional if isinstance(model, keras.Sequential) else model
     for layer in graph.operations:
-        name = f"{scope}/{layer.name}"
+        name = f"{scope}/{layer.name}" if scope else layer.name
         if isinstance(layer, keras.Model) and (isinstance(layer, keras.Sequential) or hasattr(layer, "_nodes_by_depth")):
             yield from _scoped_layers(layer, name)
         else:

@@ -29,36 +29,36 @@ def nodes(graph):
 def test_functional_nodes_edges_and_nested_groups():
     model = residual_model()
     g = nodes(graph_def.model_to_graph_def(model))
-    head_in = [n for n in g if n.startswith("net/head/input_layer")]  # Keras numbers input layers
+    head_in = [n for n in g if n.startswith("head/input_layer")]  # Keras numbers input layers
     assert len(head_in) == 1
-    assert set(g) - set(head_in) == {"net/img", "net/stem", "net/block/block_in", "net/block/block_conv",
-                                     "net/residual", "net/gap", "net/shared", "net/head/head_dense"}
-    assert list(g["net/residual"].input) == ["net/stem", "net/block/block_conv"]  # the residual branch
-    assert list(g["net/block/block_in"].input) == ["net/stem"]                    # into the nested group
-    assert list(g["net/shared"].input) == ["net/gap", "net/shared"]               # a shared layer, once
-    assert list(g[head_in[0]].input) == ["net/shared"]
-    assert list(g["net/head/head_dense"].input) == head_in
-    assert g["net/residual"].op == "Add" and g["net/stem"].op == "Conv2D"
+    assert set(g) - set(head_in) == {"img", "stem", "block/block_in", "block/block_conv",
+                                     "residual", "gap", "shared", "head/head_dense"}
+    assert list(g["residual"].input) == ["stem", "block/block_conv"]  # the residual branch
+    assert list(g["block/block_in"].input) == ["stem"]                    # into the nested group
+    assert list(g["shared"].input) == ["gap", "shared"]               # a shared layer, once
+    assert list(g[head_in[0]].input) == ["shared"]
+    assert list(g["head/head_dense"].input) == head_in
+    assert g["residual"].op == "Add" and g["stem"].op == "Conv2D"
 
 
 def test_shapes_and_parameter_counts_match_the_layers():
     model = residual_model()
     g = nodes(graph_def.model_to_graph_def(model))
-    for path, layer in [("net/stem", model.get_layer("stem")), ("net/shared", model.get_layer("shared")),
-                        ("net/block/block_conv", model.get_layer("block").get_layer("block_conv")),
-                        ("net/head/head_dense", model.get_layer("head").get_layer("head_dense"))]:
+    for path, layer in [("stem", model.get_layer("stem")), ("shared", model.get_layer("shared")),
+                        ("block/block_conv", model.get_layer("block").get_layer("block_conv")),
+                        ("head/head_dense", model.get_layer("head").get_layer("head_dense"))]:
         expected = sum(w.size for w in layer.get_weights())
         assert g[path].attr["parameters"].i == expected > 0
         assert g[path].attr["trainable_parameters"].i == expected
-    assert g["net/stem"].attr["output_shape"].s == b"(None, 8, 8, 4)"
-    dims = [d.size for d in g["net/stem"].attr["_output_shapes"].list.shape[0].dim]
+    assert g["stem"].attr["output_shape"].s == b"(None, 8, 8, 4)"
+    dims = [d.size for d in g["stem"].attr["_output_shapes"].list.shape[0].dim]
     assert dims == [-1, 8, 8, 4]
-    assert g["net/residual"].attr["parameters"].i == 0
+    assert g["residual"].attr["parameters"].i == 0
 
 
 def test_batchnorm_counts_non_trainable_parameters():
     model = keras.Sequential([keras.Input((5,)), keras.layers.BatchNormalization(name="bn")], name="s")
-    node = nodes(graph_def.model_to_graph_def(model))["s/bn"]
+    node = nodes(graph_def.model_to_graph_def(model))["bn"]
     assert (node.attr["parameters"].i, node.attr["trainable_parameters"].i) == (20, 10)
 
 
@@ -100,7 +100,7 @@ def test_tensorboard_serves_the_graph(graph_logdir, load_fast):
         status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="functional", conceptual="false")
         assert status == 200
         served = text_format.Parse(body.decode("utf-8"), graph_pb2.GraphDef())
-        assert nodes(served)["net/residual"].input == ["net/stem", "net/block/block_conv"]
-        assert nodes(served)["net/stem"].attr["parameters"].i == 3 * 3 * 3 * 4 + 4
+        assert nodes(served)["residual"].input == ["stem", "block/block_conv"]
+        assert nodes(served)["stem"].attr["parameters"].i == 3 * 3 * 3 * 4 + 4
         status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="sequential", conceptual="false")
-        assert status == 200 and b'"mlp/hidden"' in body
+        assert status == 200 and b'"hidden"' in body
