@@ -298,6 +298,15 @@ class ActivationsApp {
       this.slider.setSteps([]);
       showError(this.layerView.gridMsg, e, { title: "Could not load steps" });
       this.grid.setSource(NO_SOURCE);
+    // The first grid does not wait for /steps: /tags said which step is the latest.
+    let early = null;
+    if (!isReload) {
+      this.steps = [];
+      const last = (this.layerInfo() || {}).last_step;
+      const guess = this.S.step === null || this.S.step === undefined ? last
+        : (initial && this.urlStep) || this.S.step === last ? this.S.step : null;
+      if (Number.isInteger(guess)) { this.S.step = guess; early = this.loadStep(); }
+    }
       return;
     }
     if (t !== this.tok.layer) return;
@@ -314,7 +323,8 @@ class ActivationsApp {
     const keep = !wasLatest && this.S.step !== null && (this.steps.includes(this.S.step) || (initial && this.urlStep));
     if (!keep) this.S.step = this.steps.length ? this.steps[this.steps.length - 1] : null;
     this.slider.setValue(this.S.step);
-    if (this.S.step !== null) await this.loadStep(isReload);
+    if (early && early.step === this.S.step) await early;
+    else if (this.S.step !== null) await this.loadStep(isReload);
     statsP.then((d) => {
       if (t !== this.tok.layer) return;
       this.statsData = d;
@@ -344,11 +354,32 @@ class ActivationsApp {
     if (step === this.S.step) return;
     this.S.step = step;
     this.slider.setValue(step);
-    this.loadStep();
+    this.requestStep();
     this.writeUrl();
   }
 
-  async loadStep() {
+  /** Loads the selected step. While a load is in flight only the latest selection is loaded after it, so
+   * that scrubbing through a long series never queues a request per step it passes over. */
+  requestStep() {
+    if (this.stepBusy) { this.stepPending = true; return; }
+    this.stepBusy = true;
+    this.loadStep().finally(() => {
+      this.stepBusy = false;
+      if (!this.stepPending) return;
+      this.stepPending = false;
+      if (!this.cur || this.cur.step !== this.S.step) this.requestStep();
+    });
+  }
+
+  /** Loads and draws the step this.S.step; the promise has the step it loads as `.step`. */
+  loadStep() {
+    const step = this.S.step;
+    const p = this._loadStep();
+    p.step = step;
+    return p;
+  }
+
+  async _loadStep() {
     const t = ++this.tok.step;
     const step = this.S.step;
     if (step === null || step === undefined) return;

@@ -227,11 +227,14 @@ export class DetailPanel {
   }
 
   /**
-   * Filmstrip. frames: [{step, img|null, range}] in step order; unitInfo: {grid, cmap} ; current step.
+   * Filmstrip: the unit at every loaded step (`steps`, `ranges`), drawn from `strip`, a promise of the
+   * /unit_strip image whose tile i (row-major in `stripGrid.cols` columns) is step i.
    * Colours use one interval for all steps (the unit's min/max over the loaded steps).
    */
-  setFilm({ unit, steps, ranges, grid, cmapName, current, atlases }) {
+  setFilm({ steps, ranges, stripGrid, cmapName, current, strip }) {
+    const gen = (this.filmGen = (this.filmGen || 0) + 1);
     this.film.replaceChildren();
+    delete this.film.dataset.drawn;
     this.filmMsg.textContent = "";
     if (!steps || !steps.length) { this.filmMsg.textContent = "No other steps loaded."; return; }
     let a = Infinity, b = -Infinity;
@@ -242,12 +245,13 @@ export class DetailPanel {
     if (a === Infinity) { a = 0; b = 0; }
     if (COLORMAPS[cmapName] && COLORMAPS[cmapName].diverging) { const m = Math.max(Math.abs(a), Math.abs(b)); a = -m; b = m; }
     this.filmNote.textContent = `same colour scale at every step: ${fmt(a, 3)} … ${fmt(b, 3)}`;
-    const { tile_h: th, tile_w: tw } = grid;
+    const { tile_h: th, tile_w: tw } = stripGrid;
     const size = 52;
     let s = Math.max(1, Math.floor(size / Math.max(th, tw)));
     let W = tw * s, H = th * s;
     if (th === 1 && tw > 1) { W = Math.min(120, Math.max(tw, 60)); H = 14; }
     if (th === 1 && tw === 1) { W = H = 28; }
+    const draws = [];
     steps.forEach((step, i) => {
       const b2 = el("button", "nv-frame");
       b2.type = "button";
@@ -261,16 +265,21 @@ export class DetailPanel {
       b2.append(c, lab);
       b2.addEventListener("click", () => this.cb.onStep && this.cb.onStep(step));
       this.film.appendChild(b2);
-      const draw = (img) => {
-        if (!img || img instanceof Error) { b2.classList.add("nv-missing"); return; }
-        const tile = unitTileCanvas(img, grid, unit, ranges[i], cmapName, a, b);
+      draws.push((img) => {
+        const tile = unitTileCanvas(img, stripGrid, i, ranges[i], cmapName, a, b);
         const g = c.getContext("2d");
         g.imageSmoothingEnabled = false;
         g.drawImage(tile, 0, 0, W, H);
-      };
-      const p = atlases[i];
-      if (p && typeof p.then === "function") p.then(draw, () => b2.classList.add("nv-missing"));
-      else draw(p);
+      });
+    });
+    strip.then((img) => {
+      if (gen !== this.filmGen) return; // a newer filmstrip replaced this one
+      draws.forEach((draw) => draw(img));
+      this.film.dataset.drawn = String(draws.length);
+    }, (e) => {
+      if (gen !== this.filmGen) return;
+      for (const f of this.film.querySelectorAll(".nv-frame")) f.classList.add("nv-missing");
+      showError(this.filmMsg, e, { title: "Could not load the unit's maps over training", kind: "warn" });
     });
     const cur = this.film.querySelector("[aria-current]");
     if (cur) this._reveal(cur);

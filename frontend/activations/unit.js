@@ -1,7 +1,7 @@
 // The selected unit: its detail panel (enlarged map, statistics), its top dataset examples, and its
 // filmstrip over the loaded steps with Play. The app owns the state; this module owns the requests.
 
-import { getJSON, PromiseCache, showError } from "../shared/api.js";
+import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js";
 import { DetailPanel } from "./detail.js";
 import { layerRange, resolveCmap } from "./atlas.js";
 import { UnitHeatmap } from "./unit_heatmap.js";
@@ -10,6 +10,7 @@ export class UnitView {
   constructor(parent, app) {
     this.app = app;
     this.unitCache = new PromiseCache(200);
+    this.stripCache = new PromiseCache(50);
     this.topCache = new PromiseCache(400);
     this.noTop = new Set(); // JSON([run, layer]) of layers without top examples (the /top 404)
     this.tok = { top: 0, film: 0 };
@@ -30,6 +31,7 @@ export class UnitView {
   reset() {
     this.topCache.clear();
     this.unitCache.clear();
+    this.stripCache.clear();
     this.noTop.clear();
     this.heatmap.reset();
     this.topReq = null;
@@ -86,9 +88,15 @@ export class UnitView {
     const t = ++this.tok.film;
     this.filmKey = filmKey;
     const { run, layer, probe, unit } = app.S;
+    const key = JSON.stringify([run, layer, probe, unit]);
+    // Two requests for the whole filmstrip: the unit's range at every step, and its tile at every step in
+    // one PNG (the strip), instead of one atlas per step.
+    const infoP = this.unitCache.get(key, () => getJSON("unit", { run, layer, probe, unit }));
+    const stripP = this.stripCache.get(key, () => getImageData("unit_strip", { run, layer, probe, unit }));
+    stripP.catch(() => {}); // reported with the frames below
     let d;
     try {
-      d = await this.unitCache.get(JSON.stringify([run, layer, probe, unit]), () => getJSON("unit", { run, layer, probe, unit }));
+      d = await infoP;
     } catch (e) {
       if (t !== this.tok.film) return;
       this.panel.film.replaceChildren();
@@ -99,26 +107,14 @@ export class UnitView {
     const steps = d.steps || [];
     const [glo] = layerRange(app.cur ? app.cur.maps.range : []);
     const cmapName = resolveCmap(app.S.cmap, Math.min(glo, ...d.range.map((r) => (r && Number.isFinite(r[0]) ? r[0] : 0))));
-    // Atlases with at most 4 requests at a time, nearest to the current step first.
-    const cur = steps.indexOf(app.S.step);
-    const order = steps.map((_, i) => i).sort((a, b) => Math.abs(a - cur) - Math.abs(b - cur));
-    const resolvers = new Array(steps.length);
-    const atlases = steps.map((_, i) => new Promise((res) => { resolvers[i] = res; }));
-    let active = 0, next = 0;
-    const pump = () => {
-      while (active < 4 && next < order.length) {
-        const i = order[next++];
-        active++;
-        app.fetchAtlas(steps[i], probe).then((img) => resolvers[i](img), (e) => resolvers[i](e instanceof Error ? e : new Error(String(e))))
-          .finally(() => {
-            active--;
-            if (t === this.tok.film) pump();
-            else while (next < order.length) resolvers[order[next++]](null);
-          });
-      }
-    };
-    pump();
-    this.panel.setFilm({ unit, steps, ranges: d.range, grid: d.grid, cmapName, current: app.S.step, atlases });
+    const cols = (d.strip && d.strip.cols) || 1;
+    const { tile_w: tw, tile_h: th } = d.grid;
+    const strip = stripP.then((img) => {
+      // a strip of other steps than /unit listed (data reloaded in between) is not used
+      if (img.width !== cols * tw || img.height !== Math.ceil(steps.length / cols) * th) throw new Error("strip out of date");
+      return img;
+    });
+    this.panel.setFilm({ steps, ranges: d.range, stripGrid: { cols, tile_w: tw, tile_h: th }, cmapName, current: app.S.step, strip });
   }
 
   startPlay() {

@@ -4,16 +4,17 @@
 
 import { el } from "./dom.js";
 
-// A layer path's group: the nested model ("model/sub/conv" -> "model/sub"), else a numbered block prefix
-// ("block_1_expand_BN" -> "block_1", "conv2_block1_1_conv" -> "conv2_block1", "block1a_se_excite" -> "block1a").
-const BLOCK = /^(.*?block_?\d+[a-z]?)(?=[_/.:-])/i;
+// A layer path's group: its numbered block ("block_1_expand_BN" -> "block_1", "conv2_block1_1_conv" ->
+// "conv2_block1", "block1a_se_excite" -> "block1a"), inside its nested model when it has one
+// ("mobilenetv2/block_1_expand" -> "mobilenetv2/block_1"); else the nested model ("model/sub/conv" -> "model/sub").
+const BLOCK = /^(.*?block_?\d+[a-z]?)(?=[_.:-])/i;
 
 /** The group a layer path belongs to, or "" for none. */
 export function groupOf(name) {
   const slash = name.lastIndexOf("/");
-  if (slash > 0) return name.slice(0, slash);
-  const m = BLOCK.exec(name);
-  return m ? m[1] : "";
+  const m = BLOCK.exec(name.slice(slash + 1));
+  if (m) return name.slice(0, slash + 1) + m[1];
+  return slash > 0 ? name.slice(0, slash) : "";
 }
 
 /** A case-insensitive matcher for the filter text: a regular expression, or plain text when it is not one. */
@@ -127,6 +128,7 @@ export class SideList {
     head.setAttribute("aria-expanded", String(open));
     head.append(el("span", "nv-group-caret", open ? "▾" : "▸"), el("span", "nv-name", g), el("span", "nv-meta", String(members.length)));
     head.title = `${g}: ${members.length} layers`;
+    head.addEventListener("keydown", (e) => this.arrowKeys(head, e));
     head.addEventListener("click", () => {
       if (open) { this.closed.add(g); this.opened.delete(g); } else { this.opened.add(g); this.closed.delete(g); }
       this.render();
@@ -158,12 +160,16 @@ export class SideList {
     const go = () => this.onPick(it.key);
     item.addEventListener("click", go);
     item.addEventListener("keydown", (e) => {
-      const all = [...this.list.querySelectorAll(".nv-list-item, .nv-group-head")];
-      const i = all.indexOf(item);
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); }
-      else if (e.key === "ArrowDown" && i + 1 < all.length) { e.preventDefault(); all[i + 1].focus(); }
-      else if (e.key === "ArrowUp" && i > 0) { e.preventDefault(); all[i - 1].focus(); }
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } else this.arrowKeys(item, e);
     });
     return item;
+  }
+
+  /** Up and down arrows move between the items and group headers that are shown. */
+  arrowKeys(node, e) {
+    const all = [...this.list.querySelectorAll(".nv-list-item, .nv-group-head")];
+    const i = all.indexOf(node);
+    if (e.key === "ArrowDown" && i + 1 < all.length) { e.preventDefault(); all[i + 1].focus(); }
+    else if (e.key === "ArrowUp" && i > 0) { e.preventDefault(); all[i - 1].focus(); }
   }
 }

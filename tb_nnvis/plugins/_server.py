@@ -178,8 +178,10 @@ class LRUCache:
     (1, 1, 3, 4)
     """
 
-    def __init__(self, size=512):
+    def __init__(self, size=512, weigh=None):
+        """``size``: how many items, or with ``weigh(value)`` (e.g. bytes) how much weight, to keep."""
         self._items, self._size, self._lock = collections.OrderedDict(), size, threading.Lock()
+        self._weigh, self._weight = weigh or (lambda value: 1), 0
 
     def get(self, key, load):
         """The value for ``key``, made by ``load()`` when absent (outside the lock: loads may be slow)."""
@@ -189,9 +191,11 @@ class LRUCache:
                 return self._items[key]
         value = load()
         with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            if key not in self._items:
+                self._items[key] = value
+                self._weight += self._weigh(value)
+            while self._weight > self._size and len(self._items) > 1:
+                self._weight -= self._weigh(self._items.popitem(last=False)[1])
         return value
 
 

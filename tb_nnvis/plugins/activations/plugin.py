@@ -10,21 +10,24 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
   for that probe, and the unit statistics at that step.
 - ``/atlas?run&layer&step&probe``: the atlas PNG (see :mod:`tb_nnvis.core.images`).
 - ``/stats?run&layer``: unit statistics at every loaded step, ``[steps][units][fields]``.
-- ``/unit?run&layer&probe&unit``: one unit's range at every loaded step (for the filmstrip).
+- ``/unit?run&layer&probe&unit``: one unit's range at every loaded step (for the filmstrip), and the
+  layout of its strip.
+- ``/unit_strip?run&layer&probe&unit``: one PNG with the unit's tile at every step ``/unit`` lists, in
+  rows of ``strip.cols`` tiles: the whole filmstrip in one request.
 - ``/probe?run&index``: a probe input as a PNG.
 - ``/top?run&layer&unit[&step]``: the unit's top dataset examples (value, index, peak position).
 - ``/example?run&index``: a dataset example as a PNG.
 - ``/weights``, ``/weight_dynamics``: a unit's incoming weights and weight dynamics (see ``weights.py``).
 """
-import collections
+import concurrent.futures
 import functools
-import threading
 
 import numpy as np
 from tensorboard import plugin_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 
+from tb_nnvis.core import images
 from tb_nnvis.plugins import _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
 from tb_nnvis.plugins.activations import encoding, metadata, weights
@@ -32,23 +35,9 @@ from tb_nnvis.plugins.activations import encoding, metadata, weights
 _JSON, _PNG, _JS = "application/json", "image/png", "text/javascript"
 
 
-class _BlobCache:
-    """A small LRU of decoded blobs: the same header and ranges are read for every view of a step."""
-
-    def __init__(self, size=512):
-        self._items, self._size, self._lock = collections.OrderedDict(), size, threading.Lock()
-
-    def get(self, key, load):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = load()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
+def _decoded_bytes(value):
+    header, ranges, stats = value
+    return ranges.nbytes + stats.nbytes + 512
 
 
 class ActivationsPlugin(base_plugin.TBPlugin):
@@ -59,7 +48,11 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def __init__(self, context):
         self._provider = context.data_provider
         self._hints = context.sampling_hints
-        self._cache = _BlobCache()
+        # Decoded headers, ranges and statistics of steps, and decoded atlases (for unit strips), by blob key.
+        self._cache = _server.LRUCache(size=256 << 20, weigh=_decoded_bytes)
+        self._atlases = _server.LRUCache(size=256 << 20, weigh=lambda pixels: pixels.nbytes)
+        # Blob reads wait on the data server (tens of ms each with --load_fast=true): do many at once.
+        self._readers = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="nnvis-read")
 
     def get_plugin_apps(self):
         return {
@@ -71,6 +64,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             "/atlas": self._serve_atlas,
             "/stats": self._serve_stats,
             "/unit": self._serve_unit,
+            "/unit_strip": self._serve_unit_strip,
             "/probe": self._serve_probe,
             "/top": self._serve_top,
             "/example": self._serve_example,
@@ -105,6 +99,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                     _server.logger.warning("skipping %s/%s: %s", run, tag, e)
                     continue
                 if content["kind"] == kind:
+                    content["max_step"] = ts.max_step  # from the listing: the latest step, without a read
                     out.setdefault(run, {})[content.get("layer", tag)] = (tag, content)
         return out
 
@@ -203,6 +198,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 runs[run][layer] = {"shape": canonical, "layout": layout,
                                     "units": canonical[3] if canonical else None,
                                     "probes": canonical[0] if canonical else None,
+                                    "last_step": content["max_step"],
                                     "top_examples": layer in top.get(run, {}),
                                     "weights": layer in kernels.get(run, {})}
         probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape")}
@@ -241,21 +237,57 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return {"steps": [d.step for d in datums], "fields": list(metadata.STAT_FIELDS),
                 "values": values}, _JSON
 
-    @route
-    def _serve_unit(self, request):
+    def _unit_series(self, request):
+        """``(datums, ranges [steps, 3], header, probe, unit)`` of the unit a request names, at every loaded
+        step whose shape is the latest step's (a layer whose shape changed shows its latest form)."""
         params, run, tag = self._layer(request)
         datums = self._read_blobs(request, run, tag)
         if not datums:
             raise not_found(f"no steps loaded for layer {tag!r} in run {run!r}")
-        decoded = [self._decoded(request, d) for d in datums]
+        decoded = list(self._readers.map(lambda d: self._decoded(request, d), datums))
         header = decoded[-1][0]
         probe = params.int("probe", 0, header["shape"][0] - 1)
         unit = params.int("unit", 0, header["shape"][3] - 1)
-        rows = [(d.step, r[probe, unit]) for d, (h, r, _) in zip(datums, decoded)
-                if h["shape"] == header["shape"]]
-        return {"steps": [s for s, _ in rows], "range": [r[:2] for _, r in rows],
-                "nonfinite": [int(r[2]) for _, r in rows], "grid": header["grid"], "unit": unit,
-                "probe": probe}, _JSON
+        kept = [(d, r[probe, unit]) for d, (h, r, _) in zip(datums, decoded) if h["shape"] == header["shape"]]
+        return [d for d, _ in kept], np.array([r for _, r in kept]), header, probe, unit
+
+    @route
+    def _serve_unit(self, request):
+        datums, ranges, header, probe, unit = self._unit_series(request)
+        return {"steps": [d.step for d in datums], "range": ranges[:, :2], "nonfinite": ranges[:, 2].astype(int),
+                "grid": header["grid"], "unit": unit, "probe": probe,
+                "strip": {"cols": _strip_cols(len(datums), header["grid"]["tile_w"])}}, _JSON
+
+    @route
+    def _serve_unit_strip(self, request):
+        datums, _, header, probe, unit = self._unit_series(request)
+        grid = header["grid"]
+        th, tw = grid["tile_h"], grid["tile_w"]
+        y, x = (unit // grid["cols"]) * th, (unit % grid["cols"]) * tw
+
+        def tile(datum):
+            pixels = self._atlas_pixels(request, datum, probe)
+            if pixels.shape[0] < y + th or pixels.shape[1] < x + tw:
+                raise bad_request(f"malformed activation data at step {datum.step}: atlas of {pixels.shape[:2]}")
+            return pixels[y:y + th, x:x + tw, :3]
+
+        tiles = list(self._readers.map(tile, datums))
+        cols = _strip_cols(len(tiles), tw)
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % cols)
+        rows = [np.concatenate(tiles[i:i + cols], axis=1) for i in range(0, len(tiles), cols)]
+        return images.encode_png(np.concatenate(rows, axis=0), 1), _PNG
+
+    def _atlas_pixels(self, request, datum, probe):
+        """The decoded atlas ``[H, W, 3]`` of one probe at one step, cached."""
+        ref = datum.values[metadata.FIRST_PNG + probe]
+
+        def load():
+            try:
+                return images.decode_png(bytes(self._blob(request, ref)))
+            except (ValueError, KeyError, TypeError) as e:
+                raise bad_request(f"malformed activation atlas at step {datum.step}: {e}") from None
+
+        return self._atlases.get(ref.blob_key, load)
 
     @route
     def _serve_probe(self, request):
@@ -319,3 +351,8 @@ def _canonical_shape(shape):
     if len(shape) > 4:
         return [shape[0], int(np.prod(shape[1:-2])), shape[-2], shape[-1]]
     return []
+def _strip_cols(count, tile_w, max_width=4096):
+    """Tiles per row of a unit strip: one row, wrapped so that the PNG stays under ``max_width`` pixels."""
+    return max(1, min(count, max_width // max(1, tile_w)))
+
+
