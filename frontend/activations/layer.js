@@ -18,7 +18,10 @@ export class LayerView {
     this.probeImg = el("img", "nv-probe-img");
     this.probeImg.alt = "probe input";
     this.probeCaption = el("div", "nv-faint");
-    this.probeCard.append(el("div", "nv-card-title", "Input"), this.probeImg, this.probeCaption);
+    this.probeStale = el("div", "nv-message nv-warn nv-probe-stale", "This step was written before the run's "
+      + "current probe inputs (the run was restarted under the same name): its input is not shown.");
+    this.probeStale.hidden = true;
+    this.probeCard.append(el("div", "nv-card-title", "Input"), this.probeImg, this.probeStale, this.probeCaption);
     this.probeImg.addEventListener("error", () => { this.probeCard.hidden = true; });
     this.probeImg.addEventListener("load", () => { this.probeCard.hidden = false; });
     this.legendCard = el("div", "nv-card nv-legend-card");
@@ -47,15 +50,19 @@ export class LayerView {
     if (on) this.gridInfo.append(el("span", "nv-spinner"), document.createTextNode(" loading…"));
   }
 
-  /** Show the probe image at `src` (null: the run logged no probe images). */
-  showProbe(src, caption) {
+  /** Show the probe image at `src` (null: the run logged no probe images); `stale`: the probes were
+   * replaced after this step was written (a restarted run), so say so instead of showing the wrong input. */
+  showProbe(src, caption, stale = false) {
+    this.probeStale.hidden = !stale;
+    this.probeImg.classList.toggle("nv-hidden", stale);
     if (!src) {
       this.probeCard.hidden = true;
       this.probeImg.removeAttribute("src");
       return;
     }
+    if (stale) this.probeCard.hidden = false;
     if (this.probeImg.getAttribute("src") !== src) this.probeImg.src = src;
-    this.probeCaption.textContent = caption;
+    this.probeCaption.textContent = stale ? "" : caption;
   }
 
   recolor() {
