@@ -107,7 +107,7 @@ class RnnApp {
     if (u.run) s.run = u.run;
     if (u.layer) s.layer = u.layer;
     if (/^-?\d+$/.test(u.step || "")) { s.step = Number(u.step); this.urlStep = true; }
-    if (/^\d+$/.test(u.cell || "")) s.cell = Number(u.cell);
+    if (/^\d+$/.test(u.cell || "")) { s.cell = Number(u.cell); this.urlCell = true; }
     if (/^\d+$/.test(u.probe || "")) s.probe = Number(u.probe);
     if (u.kind) s.kind = u.kind;
     if (u.threshold && Number.isFinite(Number(u.threshold))) s.threshold = Number(u.threshold);
@@ -203,7 +203,9 @@ class RnnApp {
     if (this.S.cell >= info.units) this.S.cell = 0;
     this.cellInput.max = String(info.units - 1);
     this.selection = null;
+    this.pickCell = true;
     await this.loadSteps(false);
+    this.urlCell = false;
   }
 
   async loadSteps(isReload) {
@@ -256,6 +258,8 @@ class RnnApp {
     this.stepMsg.replaceChildren();
     this.traces = traces;
     if (this.S.cell >= traces.U) this.S.cell = 0;
+    if (!this.urlCell && this.pickCell) this.S.cell = liveliestCell(traces, this.S.kind);
+    this.pickCell = false;
     if (this.S.probe >= traces.P) this.S.probe = 0;
     this.probeSel.replaceChildren(...traces.tokens.map((toks, p) => option(String(p), `probe ${p}: ${toks.slice(0, 16).map(displayToken).join(toks.some((x) => x.length > 1) ? " " : "")}`)));
     this.probeSel.value = String(this.S.probe);
@@ -373,6 +377,19 @@ class RnnApp {
     return this.cache.get(JSON.stringify(["pred", run, step, probe]),
       () => getJSON("predictions", { run, step, probe }).then((d) => d.top)).catch(() => null);
   }
+}
+
+/** The cell whose values vary most over the first probe: a better first view than cell 0. */
+function liveliestCell(traces, kind) {
+  let best = 0, bestVar = -1;
+  for (let u = 0; u < traces.U; u++) {
+    const v = traces.series(kind, 0, u).filter(Number.isFinite);
+    if (!v.length) continue;
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
+    if (variance > bestVar) { bestVar = variance; best = u; }
+  }
+  return best;
 }
 
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
