@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SAMPLES = "nnvis_activations=200,nnvis_relevance=200"
+SAMPLES = "nnvis_activations=200,nnvis_relevance=200,nnvis_rnn=200"
 
 
 def write_logs(logdir, epochs=8, n=3000, seed=0):
@@ -54,6 +54,9 @@ def main():
     from demo import text_classifier
 
     text_classifier.write_logs(args.logdir)
+    from demo import char_lstm
+
+    char_lstm.write_logs(args.logdir)  # a character LSTM on the standard library's sources, about 75 s
     if args.no_serve:
         return
     print(f"\nOpen http://localhost:{args.port}/#nnvis_activations", flush=True)
