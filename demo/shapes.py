@@ -35,13 +35,18 @@ def make_images(n, size=32, seed=0):
     labels = rng.integers(0, len(CLASSES), n)
     out = np.empty((n, size, size, 3), np.float32)
     for i, kind in enumerate(labels):
-        background = rng.uniform(0, 0.4, 3)
-        colour = rng.uniform(0.5, 1.0, 3)
-        img = np.broadcast_to(background, (size, size, 3)).copy()
-        img[_mask(kind, size, rng)] = colour
-        img += rng.normal(0, 0.05, img.shape)
-        out[i] = np.clip(img, 0, 1)
+        out[i] = paint(lambda: _mask(kind, size, rng), size, rng)
     return out, labels.astype(np.int32)
+
+
+def paint(mask, size, rng):
+    """One image in the demo's style: ``mask()`` (a bool ``[size, size]``) in a colour on a noisy background."""
+    background = rng.uniform(0, 0.4, 3)
+    colour = rng.uniform(0.5, 1.0, 3)
+    img = np.broadcast_to(background, (size, size, 3)).copy()
+    img[mask()] = colour
+    img += rng.normal(0, 0.05, img.shape)
+    return np.clip(img, 0, 1)
 
 
 def demo_cnn(size=32, classes=len(CLASSES)):

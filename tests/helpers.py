@@ -1,5 +1,6 @@
 """Test helpers: a real ``tensorboard`` process on a logdir, HTTP requests to it, and logdir writers."""
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -137,3 +138,39 @@ def quote_ids(texts=QUOTE_TEXTS):
     for row, text in enumerate(texts):
         ids[row, :len(text)] = [vocab.index(ch) for ch in text]
     return ids
+
+
+# ---- SpRAy (Relevance tab) -----------------------------------------------------------------------------
+
+SHORTCUT_SIZE = 16
+
+
+@functools.lru_cache(maxsize=1)
+def shortcut_model():
+    """A small CNN trained (once per test process) on 16-pixel images of :mod:`demo.shortcut`'s six classes,
+    where 30% of the rings carry a planted mark in a corner (and a faint ring): it learns to use the mark."""
+    import keras
+
+    from demo import shortcut
+
+    keras.utils.set_random_seed(0)
+    x, y, _ = shortcut.make_images(900, size=SHORTCUT_SIZE, seed=0, faint=0.1)
+    model = keras.Sequential([
+        keras.Input((SHORTCUT_SIZE, SHORTCUT_SIZE, 3)),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(name="pool1"),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(len(shortcut.CLASSES), name="logits"),
+    ])
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    return model
+
+
+def shortcut_rings(fraction=0.3, seed=1):
+    """``(rings [N, 16, 16, 3], marked [N])``: the ring class of a fresh sample (N = 150 of 900)."""
+    from demo import shortcut
+
+    x, y, marked = shortcut.make_images(900, size=SHORTCUT_SIZE, seed=seed, fraction=fraction, faint=0.1)
+    return x[y == shortcut.RING], marked[y == shortcut.RING]

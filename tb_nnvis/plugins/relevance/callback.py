@@ -6,6 +6,7 @@ from tb_nnvis.core.lrp import explainer
 from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_heatmaps
 from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, first_input
 from tb_nnvis.plugins.relevance import summary
+from tb_nnvis.plugins.relevance.spray_callback import SprayOption
 
 TARGET_MODES = ("predicted", "true")
 
@@ -37,6 +38,8 @@ class RelevanceCallback(SummaryCallback):
         started at the unit's activation), with the first composite; one pass per unit, batched over probes.
       every_n_epochs, every_n_batches: when to write (see :class:`tb_nnvis.plugins._callback.SummaryCallback`).
       name: the probe set's name on the dashboard.
+      spray: SpRAy of whole classes, repeated as the model trains, e.g. ``{"examples": x_val[:2000],
+        "classes": [0, 3], "every_n_epochs": 5}``; see :class:`tb_nnvis.plugins.relevance.spray_callback.SprayOption`.
 
     Example:
 
@@ -52,10 +55,13 @@ class RelevanceCallback(SummaryCallback):
     """
 
     name = "relevance"
+    # The first writes run the LRP pass eagerly: tracing it costs as much as several eager passes, and a
+    # callback that writes once per epoch may never recoup it.
+    EAGER_WRITES = 4
 
     def __init__(self, log_dir, probes, labels=None, composites="epsilon_plus", targets="predicted", top_classes=3,
                  class_names=None, vocabulary=None, unit_layers=None, unit_heatmaps=None, every_n_epochs=1,
-                 every_n_batches=None, name="probes"):
+                 every_n_batches=None, name="probes", spray=None):
         super().__init__(log_dir, every_n_epochs=every_n_epochs, every_n_batches=every_n_batches)
         if probes is None:
             raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
@@ -82,6 +88,7 @@ class RelevanceCallback(SummaryCallback):
         self.set_name = str(name)
         self.num_targets = None
         self._tokens = None
+        self._spray = None if spray is None else SprayOption(spray, self.composites[0])
 
     # ---- SummaryCallback ----------------------------------------------------------------------------
 
@@ -100,6 +107,8 @@ class RelevanceCallback(SummaryCallback):
             raise ValueError(f"labels must be class indices in 0..{classes - 1}")
         if any(t >= classes for t in self.explicit):
             raise ValueError(f"targets {self.explicit} out of range: the model has {classes} classes")
+        if self._spray is not None:
+            self._spray.check(classes)
         extra = len(self.explicit) + (self.labels is not None)
         self.num_targets = min(classes, self.top_classes + extra)
         first = first_input(self.probes)
@@ -109,14 +118,17 @@ class RelevanceCallback(SummaryCallback):
             raise ValueError(f"probes of shape {first.shape} are neither images [P, H, W, C] nor token ids [P, L]")
 
     def write(self, step, epoch_end):
+        if self._spray is not None and self._spray.due(step, epoch_end, (self.params or {}).get("steps")):
+            self._spray.write(self, step)
         if step in self.written_steps:
             return
         targets = self._targets()
         p, t = targets.shape
         tiled = _repeat(self.probes, t)
         for comp in self.composites:
-            rel, at_layers, used, logits = attribute_layers(self.model, tiled, self.unit_layers,
-                                                            target=targets.reshape(-1), composite=comp)
+            rel, at_layers, used, logits = attribute_layers(
+                self.model, tiled, self.unit_layers, target=targets.reshape(-1), composite=comp,
+                compiled=len(self.written_steps) >= self.EAGER_WRITES)
             rel = first_input(rel) if isinstance(rel, list) else rel
             rel = rel.reshape((p, t) + rel.shape[1:])
             scores = logits.reshape(p, t, -1)[:, 0]
@@ -127,7 +139,8 @@ class RelevanceCallback(SummaryCallback):
                     self.set_name, l, v, targets, composite=c, step=step))
         for layer, units in self._heatmap_units.items():
             heat = self.guard(f"unit heatmaps of {layer}", lambda l=layer, u=units: unit_heatmaps(
-                self.model, self.probes, l, u, composite=self.composites[0]))
+                self.model, self.probes, l, u, composite=self.composites[0],
+                compiled=len(self.written_steps) >= self.EAGER_WRITES))
             if heat is not None:
                 self.submit(f"unit heatmaps of {layer}", lambda l=layer, u=units, h=heat: summary.relevance_unit_heatmaps(
                     self.set_name, l, u, h, composite=self.composites[0], step=step))

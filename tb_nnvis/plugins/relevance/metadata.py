@@ -27,7 +27,8 @@ PLUGIN_NAME = "nnvis_relevance"
 VERSION = 1
 
 IMAGE, TEXT, UNITS, UNIT_HEATMAPS = "image", "text", "units", "unit_heatmaps"
-KINDS = (IMAGE, TEXT, UNITS, UNIT_HEATMAPS)
+SPRAY = "spray"  # SpRAy of one class (blob sequence): see spray_encoding.py
+KINDS = (IMAGE, TEXT, UNITS, UNIT_HEATMAPS, SPRAY)
 MAIN_KINDS = (IMAGE, TEXT)
 TENSOR_KINDS = (UNITS,)
 UNITS_INFIX = "/_units/"

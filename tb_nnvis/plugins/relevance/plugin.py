@@ -19,6 +19,7 @@ from tensorboard.plugins import base_plugin
 from tb_nnvis.plugins import _reader, _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
 from tb_nnvis.plugins.relevance import encoding, metadata
+from tb_nnvis.plugins.relevance.spray_routes import SprayRoutes
 
 _JSON, _PNG, _JS, _BIN = "application/json", "image/png", "text/javascript", "application/octet-stream"
 
@@ -38,6 +39,7 @@ class RelevancePlugin(base_plugin.TBPlugin):
             "/index.js": self._serve_index, "/static/*": self._serve_static, "/tags": self._serve_tags,
             "/steps": self._serve_steps, "/data": self._serve_data, "/relevance": self._serve_relevance,
             "/input": self._serve_input, "/units": self._serve_units, "/unit_heatmap": self._serve_unit_heatmap,
+            **SprayRoutes(self._reader).apps(),
         }
 
     def is_active(self):
