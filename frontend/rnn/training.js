@@ -113,8 +113,10 @@ export class HistoryPanel {
     this.msg.replaceChildren();
     this.title.textContent = `Cell ${d.cell} over training`;
     const rows = d.values.length, n = tokens.length;
-    const cw = Math.max(2, Math.min(8, Math.floor(900 / Math.max(1, n)))), rh = 14, left = 64;
-    const [c, ctx] = canvasOf(left + n * cw + 2, rows * rh + 2);
+    // Tokens 2 to 8 px wide, narrower for long texts, but never a canvas wider than browsers draw.
+    const cw = Math.min(Math.max(2, Math.min(8, Math.floor(900 / Math.max(1, n)))), 16000 / Math.max(1, n));
+    const rh = 14, left = 64;
+    const [c, ctx] = canvasOf(Math.ceil(left + n * cw + 2), rows * rh + 2);
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "middle";
     d.values.forEach((row, r) => {
@@ -122,7 +124,7 @@ export class HistoryPanel {
       ctx.fillText(`step ${d.steps[r]}`, 2, r * rh + rh / 2 + 1);
       for (let t = 0; t < row.length; t++) {
         ctx.fillStyle = valueColor(row[t], scale);
-        ctx.fillRect(left + t * cw, r * rh + 1, cw, rh - 1);
+        ctx.fillRect(left + t * cw, r * rh + 1, Math.max(cw, 1), rh - 1);
       }
     });
     c.addEventListener("click", (e) => {

@@ -70,6 +70,12 @@ def test_text_is_coloured_by_the_quote_cell_and_sparklines_draw(tb, browser, dar
         assert pixels[0] > 8 * 16 and pixels[1] > 2000
         tab.frame.wait_for_function("() => document.querySelectorAll('.nv-sat canvas').length === 3")
         tab.frame.wait_for_function("() => document.querySelectorAll('.nv-history-wrap canvas').length === 1")
+        # the cursor shows the value and the model's next-character guesses
+        box = tab.frame.locator(f".nv-tok[data-p='0'][data-t='{inside}']").bounding_box()
+        tab.page.mouse.move(box["x"] + 3, box["y"] + 5)
+        tab.frame.wait_for_function("() => /next-token guesses/.test(document.querySelector('.nv-tooltip').textContent)")
+        tip = tab.frame.locator(".nv-tooltip").text_content()
+        assert "“h”  probe 0, position 5" in tip and "cell 3 state: 0.76" in tip and tip.count("%") == 5, tip
         bg = tab.js("() => getComputedStyle(document.body).backgroundColor")
         assert (bg == "rgb(58, 58, 58)") == dark, bg
     finally:
