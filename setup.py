@@ -42,6 +42,8 @@ setup(
     extras_require={
         "demo": ["tensorflow-cpu>=2.16", "keras>=3.0"],
         "test": ["tensorflow-cpu>=2.16", "keras>=3.0", "pytest>=7", "playwright>=1.40"],
+        # benchmarks/compare_lxt.py only: pip install torch==2.13.0 && pip install --no-deps lxt==2.1
+        "lxt": ["torch==2.13.0", "lxt==2.1"],
     },
     entry_points={
         "tensorboard_plugins": [f"{name} = {target}" for name, target in PLUGINS.items()],

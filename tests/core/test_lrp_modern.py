@@ -195,11 +195,11 @@ def test_unsupported_op_names_itself_and_the_fix():
 
 
 def _calibrate_batchnorm(model, x):
-    """Moving statistics from one batch, so an untrained application model has logits far above ε."""
+    """Moving statistics from one batch of 16, so an untrained application model has logits far above ε."""
     bns = [layer for layer in model._flatten_layers() if isinstance(layer, L.BatchNormalization)]
     for bn in bns:
         bn.momentum = 0.0
-    model(x, training=True)
+    model(RNG.uniform(0, 255, (16,) + x.shape[1:]).astype("float32"), training=True)
 
 
 def _application(name):
