@@ -4,7 +4,8 @@
 // are text.js, cells.js, search.js and training.js. All data text is inserted with textContent.
 
 import { addStylesheet, installTheme, themeReady, onThemeChange } from "../shared/theme.js";
-import { getJSON, getBlob, PromiseCache, showError, errorText } from "../shared/api.js";
+import { getJSON, getBlob, PromiseCache, showError } from "../shared/api.js";
+import { loadRunTags, showEmpty } from "../shared/tags.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, option, field } from "../shared/dom.js";
@@ -116,11 +117,7 @@ class RnnApp {
 
   showBanner(msg) { if (!msg) this.banner.replaceChildren(); else showError(this.banner, msg, { kind: "warn" }); }
 
-  showEmpty(title, text) {
-    this.empty.replaceChildren(el("div", "nv-empty-title", title), el("div", "", text));
-    this.empty.hidden = false;
-    this.content.hidden = true;
-  }
+  showEmpty(title, text) { showEmpty(this.empty, this.content, title, text); }
 
   async start() {
     this.build();
@@ -137,23 +134,9 @@ class RnnApp {
   }
 
   async loadTags() {
-    try {
-      this.tags = await getJSON("tags");
-    } catch (e) {
-      this.showEmpty("Could not load RNN traces", errorText(e));
-      return;
-    }
-    this.renderRuns();
-    const runs = Object.keys(this.tags.runs || {});
-    if (!runs.length) {
-      this.showEmpty("No RNN traces", "No run in this log directory has RNN cell traces yet. Add tb_nnvis.keras.RNNCellsCallback(log_dir, probe_texts=[...]) to fit, or write tb_nnvis.summary.rnn_traces(...); this page updates when TensorBoard reloads.");
-      return;
-    }
-    if (!this.S.run || !runs.includes(this.S.run)) {
-      if (this.S.run) this.showBanner(`No RNN traces for run “${this.S.run}”.`);
-      this.S.run = runs[0];
-    }
-    await this.selectRun(this.S.run, true);
+    const run = await loadRunTags(this, { what: "RNN traces",
+      howTo: "Add tb_nnvis.keras.RNNCellsCallback(log_dir, probe_texts=[...]) to fit, or write tb_nnvis.summary.rnn_traces(...)." });
+    if (run !== null) await this.selectRun(run, true);
   }
 
   async reload() {
