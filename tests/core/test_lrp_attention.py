@@ -159,6 +159,27 @@ def test_dot_attention_layer_matches_float64_replica(causal):
         np.testing.assert_allclose(got, ref, rtol=2e-3, atol=1e-4 * np.abs(ref).max())
 
 
+def test_attention_written_with_keras_ops_equals_the_attention_layer():
+    """q·kᵀ·scale, softmax and p·v as Keras-ops nodes take the same rules under attn_lrp (uniform products,
+    constant scaling as identity, AttnLRP softmax) as the Attention layer does."""
+    rng = np.random.default_rng(12)
+    q_in, v_in = keras.Input((4, 3)), keras.Input((4, 3))
+    dense = L.Dense(2)
+    att = L.Attention(use_scale=True)
+    layer_model = keras.Model([q_in, v_in], dense(L.Flatten()(att([q_in, v_in]))))
+    att.set_weights([np.array(0.7, "float32")])
+    randomize(dense, rng)
+    ops = keras.ops
+    p = ops.softmax(ops.matmul(q_in, ops.swapaxes(v_in, -1, -2)) * 0.7, axis=-1)
+    ops_model = keras.Model([q_in, v_in], dense(L.Flatten()(ops.matmul(p, v_in))))
+    xs = [rng.normal(size=(3, 4, 3)).astype("float32") for _ in range(2)]
+    np.testing.assert_allclose(np.asarray(ops_model(xs)), np.asarray(layer_model(xs)), rtol=1e-5, atol=1e-6)
+    got = attribute(ops_model, xs, target=1, composite="attn_lrp")
+    want = attribute(layer_model, xs, target=1, composite="attn_lrp")
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-5 * np.abs(w).max())
+
+
 def encoder_classifier(vocab, length, dim=16, heads=2, classes=2, bias=True, mask_zero=False):
     """A small transformer encoder text classifier: token + position embeddings, one block, mean pool."""
     ids = keras.Input((length,), dtype="int32")

@@ -132,12 +132,15 @@ def test_product_of_two_signals_splits_uniformly():
     np.testing.assert_allclose(r.sum(1), logit, rtol=1e-5, atol=1e-5 * np.abs(logit).max())  # bias-free: conserves
 
 
-def test_preprocessing_layers_pass_relevance_unchanged():
+def test_preprocessing_layers_and_layer_scale_pass_relevance_unchanged():
+    from keras.src.applications.convnext import LayerScale
+
     x = keras.Input((5,))
     h = L.Normalization(mean=[1.0] * 5, variance=[4.0] * 5)(L.Rescaling(1 / 255.0)(x))
+    h = LayerScale(0.5, 5)(h)  # ConvNeXt's per-channel scaling by a learned constant
     m = keras.Model(x, L.Dense(2, use_bias=False)(h))
     xs = RNG.uniform(0, 255, (2, 5)).astype("float32")
-    h64 = (xs.astype(np.float64) / 255.0 - 1.0) / 2.0
+    h64 = 0.5 * (xs.astype(np.float64) / 255.0 - 1.0) / 2.0
     W = w64(m.layers[-1])[0]
     ref = eps_dense(h64, W, 0.0, start(h64 @ W, np.zeros(2, int)))
     np.testing.assert_allclose(attribute(m, xs, target=0, composite="epsilon"), ref, rtol=1e-4, atol=1e-6)
