@@ -48,14 +48,15 @@ export class Traces {
     if (k < 0) throw new Error(`This layer has no ${kind} trace.`);
     const ranges = this.text.ranges[base];
     const n = this.P * this.T * this.U, U = this.U;
+    const lo = Float64Array.from(ranges, (r) => r[0]);
+    const step = Float64Array.from(ranges, (r) => (r[1] - r[0]) / LEVELS);
     const out = new Float32Array(n);
     const off = k * n;
     const tanh = kind === "state" && base === "cell";
-    for (let i = 0; i < n; i++) {
+    for (let i = 0, u = 0; i < n; i++, u = u + 1 === U ? 0 : u + 1) {
       const code = this.q[off + i];
       if (code === NONFINITE) { out[i] = NaN; continue; }
-      const [lo, hi] = ranges[i % U];
-      const v = lo + code * ((hi - lo) / LEVELS);
+      const v = lo[u] + code * step[u];
       out[i] = tanh ? Math.tanh(v) : v;
     }
     this.cache.set(kind, out);

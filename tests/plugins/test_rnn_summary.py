@@ -77,6 +77,9 @@ def test_tensorflow_and_numpy_writers_write_the_same_blobs(tmp_path):
     assert blobs == list(tensor_util.make_ndarray(pb.value[0].tensor))
     (_, pblobs, pcontent), = events[metadata.PREDICTIONS_TAG]
     assert pcontent["kind"] == "predictions" and encoding.decode_predictions(pblobs)["top"][0][2] == [["<", 0.5]]
+    ppb = summary.rnn_predictions_pb(["<b>"], np.full((1, 3, 2), 0.5), ["<", ">"], k=1)
+    assert ppb.value[0].tag == metadata.PREDICTIONS_TAG
+    assert pblobs == list(tensor_util.make_ndarray(ppb.value[0].tensor))
 
 
 def word_model():

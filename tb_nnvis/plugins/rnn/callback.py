@@ -35,12 +35,10 @@ class RNNCellsCallback(SummaryCallback):
     >>> model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(len(chars), 4),
     ...                           keras.layers.LSTM(8, return_sequences=True, name="lstm"),
     ...                           keras.layers.Dense(len(chars))])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     >>> cb = RNNCellsCallback(tempfile.mkdtemp(), ["a (b) c"], vocabulary=chars)
-    >>> x = np.random.randint(0, len(chars), (16, 7))
-    >>> _ = model.fit(x, x, epochs=1, verbose=0, callbacks=[cb])
-    >>> cb.layer_paths, cb.written_steps
-    (['lstm'], [0, 1])
+    >>> cb.set_model(model); cb.on_train_begin(); cb.on_train_end()   # what model.fit(..., callbacks=[cb]) does
+    >>> cb.layer_paths, cb.written_steps, cb.tokens
+    (['lstm'], [0], [['a', ' ', '(', 'b', ')', ' ', 'c']])
     """
 
     name = "RNN traces"

@@ -119,11 +119,14 @@ class Decoded(NamedTuple):
             raise KeyError(f"no trace {kind!r}; this layer has {kinds}")
         return kinds.index(kind)
 
-    def values(self, kind):
-        """Dequantised float32 ``[P, T, U]`` of one kind (NaN where the value was not finite)."""
+    def values(self, kind, probe=None, cell=None):
+        """Dequantised float32 ``[P, T, U]`` of one kind (NaN where the value was not finite); with ``probe``
+        and ``cell``, only that cell over that probe's steps ``[T]``."""
         k = self.index(kind)
         lo, hi = self.ranges[k, :, 0], self.ranges[k, :, 1]
         q = self.q[k]
+        if probe is not None:
+            q, lo, hi = q[probe, :, cell], lo[cell], hi[cell]
         v = lo + q.astype(np.float32) * ((hi - lo) / LEVELS)
         v = np.where(q == NONFINITE, np.nan, v).astype(np.float32)
         return np.tanh(v) if kind == "state" and "cell" in self.header["kinds"] else v

@@ -101,10 +101,11 @@ class RNNCellsPlugin(base_plugin.TBPlugin):
         datum = _reader.at_step(datums, params.int("step"), f"layer {tag!r} in run {run!r}")
         return params, run, tag, self._decoded(run, tag, datum)
 
-    def _kind_values(self, params, dec, default="state"):
-        kind = params.args.get("kind") or default
+    def _kind_values(self, params, dec, probe=None, cell=None):
+        """The request's ``kind`` (default ``state``) and its values: all, or one cell over one probe."""
+        kind = params.args.get("kind") or "state"
         try:
-            return kind, dec.values(kind)
+            return kind, dec.values(kind, probe, cell)
         except KeyError as e:
             raise bad_request(str(e.args[0])) from None
 
@@ -209,9 +210,9 @@ class RNNCellsPlugin(base_plugin.TBPlugin):
         for d, dec in zip(datums, decoded):
             if dec.header["shape"] != last["shape"] or dec.header["tokens"] != last["tokens"]:
                 continue  # other probes at that step: not comparable
-            kind, values = self._kind_values(params, dec)
+            kind, values = self._kind_values(params, dec, probe, cell)
             steps.append(d.step)
-            rows.append(values[probe, :last["lengths"][probe], cell])
+            rows.append(values[:last["lengths"][probe]])
         return {"kind": kind, "cell": cell, "probe": probe, "steps": steps, "values": rows}, _JSON
 
     @route
