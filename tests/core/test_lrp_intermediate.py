@@ -132,3 +132,14 @@ def test_clear_errors(cnn):
     twice = keras.Model(inp, keras.layers.Dense(2)(shared(shared(inp))))
     with pytest.raises(LRPError, match="called 2 times"):
         attribute_layers(twice, np.ones((1, 4), "float32"), ["shared"])
+
+
+def test_eager_and_compiled_passes_agree(cnn):
+    model, x = cnn
+    rel, at, t, logits = attribute_layers(model, x, ["conv2"], composite="epsilon_plus", compiled=False)
+    rel2, at2, t2, logits2 = attribute_layers(model, x, ["conv2"], composite="epsilon_plus")
+    np.testing.assert_allclose(rel, rel2, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(at["conv2"], at2["conv2"], rtol=1e-5, atol=1e-8)
+    np.testing.assert_array_equal(t, t2)
+    np.testing.assert_allclose(unit_heatmaps(model, x, "conv2", [1, 3], compiled=False),
+                               unit_heatmaps(model, x, "conv2", [1, 3]), rtol=1e-5, atol=1e-8)

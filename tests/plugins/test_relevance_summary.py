@@ -5,6 +5,7 @@ import logging
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tb_nnvis import summary
 from tb_nnvis.keras import RelevanceCallback
@@ -180,3 +181,26 @@ def test_callback_warns_once_and_training_goes_on_for_a_layer_without_a_rule(cap
 def test_callback_arguments_are_checked(kwargs, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         RelevanceCallback(str(tmp_path), **kwargs)
+
+
+def test_callback_explains_a_model_with_textvectorization_from_its_token_ids(tmp_path):
+    texts = np.array(["the cat sat", "a dog ran far", "the dog sat", "a cat ran <b>now</b>"])
+    vectorizer = keras.layers.TextVectorization(max_tokens=30, output_sequence_length=6)
+    vectorizer.adapt(texts)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((), dtype="string"), vectorizer, keras.layers.Embedding(30, 4, name="emb"),
+                              keras.layers.Conv1D(3, 2, activation="relu", name="conv"),
+                              keras.layers.GlobalMaxPooling1D(), keras.layers.Dense(2)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = RelevanceCallback(str(tmp_path), probes=texts[:3], labels=[0, 1, 0], unit_layers=["conv"])
+    model.fit(tf.constant(texts), np.array([0, 1, 0, 1]), epochs=1, verbose=0, callbacks=[cb])
+    data = read_run(tmp_path)
+    header, _, _, rel = decoded(list(data["probes/epsilon_plus"][cb.written_steps[-1]]))
+    assert header["tokens"] == [["the", "cat", "sat"], ["a", "dog", "ran", "far"], ["the", "dog", "sat"]]
+    ids = vectorizer(tf.constant(texts[:3])).numpy()
+    sub = keras.Model(vectorizer.output, model.outputs[0])
+    targets = np.asarray(header["targets"])
+    expected = attribute(sub, ids, target=targets[:, 0], composite="epsilon_plus")
+    for i, doc in enumerate(header["tokens"]):
+        np.testing.assert_allclose(rel[i, 0, :len(doc)], expected[i, :len(doc)], rtol=1e-4, atol=1e-6)
+    assert "probes/epsilon_plus/_units/conv" in data

@@ -58,6 +58,13 @@ def layer_units(exp, name):
         return None
 
 
+def _start_pass(exp, start_key):
+    """``(inputs, units) -> input relevance`` of LRP started at each row's unit of ``start_key``."""
+    def run(xs, units):
+        return exp._run(xs, -tf.ones_like(units), start=(start_key, units))[0]
+    return run
+
+
 def _variant(exp, record=(), start_key=None):
     """A compiled variant of the explainer's pass, cached on it: recording keys, or starting at a key."""
     cache = exp.__dict__.setdefault("_variants", {})
@@ -67,18 +74,19 @@ def _variant(exp, record=(), start_key=None):
         if start_key is None:
             fn = lambda xs, t: exp._run(xs, t, record=tuple(record))  # noqa: E731
         else:
-            def fn(xs, units):
-                return exp._run(xs, -tf.ones_like(units), start=(start_key, units))[0]
+            fn = _start_pass(exp, start_key)
         cache[key] = tf.function(fn, input_signature=signature, autograph=False)
     return cache[key]
 
 
-def attribute_layers(model, x, layers, target=None, composite="epsilon_plus", **preset_kwargs):
+def attribute_layers(model, x, layers, target=None, composite="epsilon_plus", compiled=True, **preset_kwargs):
     """Relevance of the inputs and of the outputs of named layers, from one backward pass.
 
     Args:
         model, x, target, composite, preset_kwargs: as for :func:`tb_nnvis.lrp.attribute`.
         layers: layer names (or ``"nested/name"`` paths), each called once in the model.
+        compiled: run the compiled pass (traced once per model, composite and layers); False runs it
+            eagerly, which is cheaper than tracing for the first few calls (a callback that writes per epoch).
 
     Returns:
         ``(relevance, {name: relevance at the layer's output [B, ..., units]}, targets [B], logits)``.
@@ -99,22 +107,24 @@ def attribute_layers(model, x, layers, target=None, composite="epsilon_plus", **
     keys = tuple(layer_key(exp, n) for n in names)
     xs, multi = prepare_inputs(exp, x)
     t = targets_for(exp, target, int(xs[0].shape[0]))
-    if keys:
-        rel, used, logits, at = _variant(exp, record=keys)(xs, tf.constant(t))
+    if not compiled:
+        out = exp._run(xs, tf.constant(t), record=keys)
     else:
-        (rel, used, logits), at = exp.fn(xs, tf.constant(t)), []
+        out = _variant(exp, record=keys)(xs, tf.constant(t)) if keys else exp.fn(xs, tf.constant(t))
+    (rel, used, logits), at = out[:3], (out[3] if keys else [])
     rel = [r.numpy() for r in rel]
     return (rel if multi else rel[0]), {n: a.numpy() for n, a in zip(names, at)}, used.numpy(), logits.numpy()
 
 
-def unit_heatmaps(model, x, layer, units, composite="epsilon_plus", batch_size=256, **preset_kwargs):
+def unit_heatmaps(model, x, layer, units, composite="epsilon_plus", batch_size=256, compiled=True, **preset_kwargs):
     """For each example and unit of ``layer``, the relevance of the inputs when LRP starts at that unit's
     activation (summed over its positions) instead of a logit: which inputs make the unit fire.
 
     Args:
         model, x, composite, preset_kwargs: as for :func:`tb_nnvis.lrp.attribute`.
         layer: the layer's name; units: unit indices (its last axis).
-        batch_size: rows (example × unit pairs) per compiled call.
+        batch_size: rows (example × unit pairs) per call.
+        compiled: as for :func:`attribute_layers`.
 
     Returns:
         ``[B, len(units), ...]``: per example and unit, relevance shaped like one input (per token for an
@@ -138,7 +148,7 @@ def unit_heatmaps(model, x, layer, units, composite="epsilon_plus", batch_size=2
         raise ValueError(f"units {units.tolist()} out of range: layer {layer!r} has {count} units")
     xs, _ = prepare_inputs(exp, x)
     b, u = int(xs[0].shape[0]), len(units)
-    fn = _variant(exp, start_key=key)
+    fn = _variant(exp, start_key=key) if compiled else _start_pass(exp, key)
     rows = np.arange(b * u)
     out = []
     for start in range(0, b * u, batch_size):

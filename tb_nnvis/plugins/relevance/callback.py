@@ -22,8 +22,9 @@ class RelevanceCallback(SummaryCallback):
 
     Args:
       log_dir: where to write (a directory that TensorBoard's ``--logdir`` covers).
-      probes: a few fixed inputs (``x_val[:8]``): images ``[P, H, W, C]``, or token ids ``[P, L]`` for a
-        model that starts with an ``Embedding``; a list of arrays for a multi-input model (the first is shown).
+      probes: a few fixed inputs (``x_val[:8]``): images ``[P, H, W, C]``, token ids ``[P, L]`` for a model
+        that starts with an ``Embedding``, or strings for one that starts with a ``TextVectorization`` (LRP then
+        starts after it, at its token ids); a list of arrays for a multi-input model (the first is shown).
       labels: optional true class of each probe.
       composites: an LRP composite name (``"epsilon_plus"``) or a list of them; see :mod:`tb_nnvis.lrp`.
       targets: which class the dashboard shows first: ``"predicted"`` or ``"true"`` (needs ``labels``);
@@ -94,6 +95,16 @@ class RelevanceCallback(SummaryCallback):
 
     def setup(self):
         model = self.model
+        self._explained, self._lrp_inputs = model, self.probes
+        vectorizer = _vectorizer(model)
+        if vectorizer is not None:  # LRP starts after it, at the token ids it makes of the probe strings
+            if vectorizer.output.shape[-1] is None:
+                raise ValueError(f"TextVectorization {vectorizer.name!r} needs output_sequence_length=... so that "
+                                 f"relevance has one value per token position")
+            model = self._explained = keras.Model(vectorizer.output, self.model.outputs[0])
+            self._lrp_inputs = np.asarray(vectorizer(_tensor(first_input(self.probes))))
+            if self.vocabulary is None:
+                self.vocabulary = vectorizer
         for comp in self.composites:  # builds each explainer now: a layer without a rule fails here, clearly
             exp = explainer(model, comp)
         for layer in self.unit_layers + list(self.unit_heatmaps):
@@ -111,9 +122,9 @@ class RelevanceCallback(SummaryCallback):
             self._spray.check(classes)
         extra = len(self.explicit) + (self.labels is not None)
         self.num_targets = min(classes, self.top_classes + extra)
-        first = first_input(self.probes)
+        first = first_input(self._lrp_inputs)
         if np.issubdtype(first.dtype, np.integer):
-            self._tokens = _documents(first, _vocabulary(self.vocabulary, model))
+            self._tokens = _documents(first, _vocabulary(self.vocabulary))
         elif first.ndim not in (3, 4):
             raise ValueError(f"probes of shape {first.shape} are neither images [P, H, W, C] nor token ids [P, L]")
 
@@ -124,10 +135,10 @@ class RelevanceCallback(SummaryCallback):
             return
         targets = self._targets()
         p, t = targets.shape
-        tiled = _repeat(self.probes, t)
+        tiled = _repeat(self._lrp_inputs, t)
         for comp in self.composites:
             rel, at_layers, used, logits = attribute_layers(
-                self.model, tiled, self.unit_layers, target=targets.reshape(-1), composite=comp,
+                self._explained, tiled, self.unit_layers, target=targets.reshape(-1), composite=comp,
                 compiled=len(self.written_steps) >= self.EAGER_WRITES)
             rel = first_input(rel) if isinstance(rel, list) else rel
             rel = rel.reshape((p, t) + rel.shape[1:])
@@ -139,7 +150,7 @@ class RelevanceCallback(SummaryCallback):
                     self.set_name, l, v, targets, composite=c, step=step))
         for layer, units in self._heatmap_units.items():
             heat = self.guard(f"unit heatmaps of {layer}", lambda l=layer, u=units: unit_heatmaps(
-                self.model, self.probes, l, u, composite=self.composites[0],
+                self._explained, self._lrp_inputs, l, u, composite=self.composites[0],
                 compiled=len(self.written_steps) >= self.EAGER_WRITES))
             if heat is not None:
                 self.submit(f"unit heatmaps of {layer}", lambda l=layer, u=units, h=heat: summary.relevance_unit_heatmaps(
@@ -150,7 +161,8 @@ class RelevanceCallback(SummaryCallback):
     def _targets(self):
         """``[P, T]`` distinct classes per probe: the first shown (predicted or true), explicit ones, the true
         one, then the rest by score; T is fixed so that every step has the same shape."""
-        out = np.asarray(self.model(self.probes, training=False))
+        probes = [_tensor(p) for p in self.probes] if isinstance(self.probes, list) else _tensor(self.probes)
+        out = np.asarray(self.model(probes, training=False))
         ranked = np.argsort(-out.reshape(len(out), -1), axis=1, kind="stable")
         rows = []
         for i, order in enumerate(ranked):
@@ -198,7 +210,28 @@ def _units(layer, spec, count):
     return units
 
 
-def _vocabulary(vocabulary, model):
+def _tensor(x):
+    """Strings as a tf.string tensor (Keras does not take numpy unicode arrays); the rest as it is."""
+    if x.dtype.kind in "USO":
+        import tensorflow as tf
+
+        return tf.constant(x.astype(object) if x.dtype.kind == "U" else x, dtype=tf.string)
+    return x
+
+
+def _vectorizer(model):
+    """The model's TextVectorization layer when it reads a model input (strings in, token ids out), else None."""
+    inputs = {id(t) for t in model.inputs}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.TextVectorization):
+            try:
+                return layer if id(layer.input) in inputs else None
+            except (AttributeError, ValueError):
+                return None
+    return None
+
+
+def _vocabulary(vocabulary):
     """The tokens in index order: given, from a TextVectorization layer, or None."""
     if vocabulary is None:
         return None
