@@ -5,7 +5,7 @@
 // (overview.js) are panels of their own.
 
 import { addStylesheet, installTheme, themeReady, onThemeChange } from "../shared/theme.js";
-import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl } from "../shared/api.js";
+import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl, unpackF32 } from "../shared/api.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { COLORMAPS } from "../shared/colormap.js";
 import { StepSlider } from "../shared/slider.js";
@@ -289,15 +289,6 @@ class ActivationsApp {
     const t = ++this.tok.layer;
     const { run, layer } = this.S;
     const stepsP = getJSON("steps", { run, layer });
-    const statsP = getJSON("stats", { run, layer });
-    let steps;
-    try {
-      steps = await stepsP;
-    } catch (e) {
-      if (t !== this.tok.layer) return;
-      this.slider.setSteps([]);
-      showError(this.layerView.gridMsg, e, { title: "Could not load steps" });
-      this.grid.setSource(NO_SOURCE);
     // The first grid does not wait for /steps: /tags said which step is the latest.
     let early = null;
     if (!isReload) {
@@ -307,6 +298,17 @@ class ActivationsApp {
         : (initial && this.urlStep) || this.S.step === last ? this.S.step : null;
       if (Number.isInteger(guess)) { this.S.step = guess; early = this.loadStep(); }
     }
+    // The statistics of every step (megabytes on a long run) are asked for once the grid is drawn.
+    const statsP = (early || Promise.resolve()).catch(() => {}).then(() => getJSON("stats", { run, layer, encoding: "f32" }))
+      .then((d) => ({ steps: d.steps, fields: d.fields, values: unpackF32(d.f32, d.shape) }));
+    let steps;
+    try {
+      steps = await stepsP;
+    } catch (e) {
+      if (t !== this.tok.layer) return;
+      this.slider.setSteps([]);
+      showError(this.layerView.gridMsg, e, { title: "Could not load steps" });
+      this.grid.setSource(NO_SOURCE);
       return;
     }
     if (t !== this.tok.layer) return;

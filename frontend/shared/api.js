@@ -185,3 +185,20 @@ export async function pool(tasks, n = 4) {
   await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, worker));
   return results;
 }
+
+/**
+ * Little-endian float32 numbers sent as base64 (`f32`, of `shape` [A, B, K]) as nested arrays `out[a][b]`
+ * of K numbers (views into one Float32Array): megabytes of statistics without parsing them as JSON text.
+ */
+export function unpackF32(f32, shape) {
+  const bytes = Uint8Array.from(atob(f32), (c) => c.charCodeAt(0));
+  const flat = new Float32Array(bytes.buffer);
+  const [A, B, K] = shape;
+  const out = new Array(A);
+  for (let a = 0; a < A; a++) {
+    const rows = new Array(B);
+    for (let b = 0; b < B; b++) rows[b] = flat.subarray((a * B + b) * K, (a * B + b + 1) * K);
+    out[a] = rows;
+  }
+  return out;
+}

@@ -193,7 +193,7 @@ def encode_png(image, level=6):
 def decode_png(data):
     """Pixels of a PNG (8-bit grey, RGB or RGBA, any filter, not interlaced) as uint8 ``[H, W, C]``.
 
-    Enough for the PNGs this package and TensorFlow write; used by tests and tools, not by the server.
+    Enough for the PNGs this package and TensorFlow write; the server cuts unit strips out of atlases with it.
     """
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG")
@@ -211,6 +211,8 @@ def decode_png(data):
         raise ValueError(f"unsupported PNG: depth {depth}, colour type {colour_type}, interlace {interlace}")
     ch = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
     raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8).reshape(h, w * ch + 1)
+    if (raw[:, 0] == 1).all():  # every row "Sub", as encode_png writes: one cumulative sum (uint8 wraps)
+        return np.cumsum(raw[:, 1:].reshape(h, w, ch), axis=1, dtype=np.uint8)
     out = np.zeros((h, w * ch), np.int32)
     prev = np.zeros(w * ch, np.int32)
     for y in range(h):

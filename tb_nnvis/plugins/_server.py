@@ -6,6 +6,7 @@ Anything unexpected becomes a 500 with a one-line message (logged with its trace
 server), so the browser never sees a stack trace.
 """
 import collections
+import concurrent.futures
 import functools
 import json
 import logging
@@ -182,20 +183,34 @@ class LRUCache:
         """``size``: how many items, or with ``weigh(value)`` (e.g. bytes) how much weight, to keep."""
         self._items, self._size, self._lock = collections.OrderedDict(), size, threading.Lock()
         self._weigh, self._weight = weigh or (lambda value: 1), 0
+        self._loading = {}  # key: Future of a load in progress, which other askers wait for
 
     def get(self, key, load):
-        """The value for ``key``, made by ``load()`` when absent (outside the lock: loads may be slow)."""
+        """The value for ``key``, made by ``load()`` when absent (outside the lock: loads may be slow; two
+        requests that need the same value at once load it once)."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = load()
+            pending = self._loading.get(key)
+            if pending is None:
+                self._loading[key] = mine = concurrent.futures.Future()
+        if pending is not None:
+            return pending.result()
+        try:
+            value = load()
+        except BaseException as e:
+            with self._lock:
+                del self._loading[key]
+            mine.set_exception(e)
+            raise
         with self._lock:
-            if key not in self._items:
-                self._items[key] = value
-                self._weight += self._weigh(value)
+            del self._loading[key]
+            self._items[key] = value
+            self._weight += self._weigh(value)
             while self._weight > self._size and len(self._items) > 1:
                 self._weight -= self._weigh(self._items.popitem(last=False)[1])
+        mine.set_result(value)
         return value
 
 

@@ -33,7 +33,7 @@ def test_tags_in_model_order_and_corrupt_run_does_not_break_others(server):
     tags = helpers.get_json(base, P + "/tags")
     assert list(tags["runs"]["cnn"]) == ["conv1", "pool1", "conv2", "gap", "logits"]
     assert tags["runs"]["cnn"]["conv1"] == {"shape": [4, 14, 14, 8], "layout": "spatial", "units": 8, "probes": 4,
-                                            "top_examples": True, "weights": False}
+                                            "top_examples": True, "weights": False, "last_step": 8}
     assert tags["runs"]["odd"]["wide"]["top_examples"] is False
     assert tags["runs"]["odd"]["wide"]["layout"] == "dense" and tags["runs"]["odd"]["wide"]["units"] == 512
     assert tags["runs"]["odd"]["sequence"]["shape"] == [2, 1, 7, 6]

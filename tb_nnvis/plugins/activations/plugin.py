@@ -9,7 +9,9 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 - ``/maps?run&layer&step&probe``: the atlas geometry, each unit's ``[lo, hi]`` and non-finite count
   for that probe, and the unit statistics at that step.
 - ``/atlas?run&layer&step&probe``: the atlas PNG (see :mod:`tb_nnvis.core.images`).
-- ``/stats?run&layer``: unit statistics at every loaded step, ``[steps][units][fields]``.
+- ``/stats?run&layer[&encoding=f32]``: unit statistics at every loaded step, ``[steps][units][fields]``;
+  with ``encoding=f32``, the steps of the latest unit count as base64 little-endian float32 (``f32``) of
+  ``shape``.
 - ``/unit?run&layer&probe&unit``: one unit's range at every loaded step (for the filmstrip), and the
   layout of its strip.
 - ``/unit_strip?run&layer&probe&unit``: one PNG with the unit's tile at every step ``/unit`` lists, in
@@ -19,6 +21,7 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 - ``/example?run&index``: a dataset example as a PNG.
 - ``/weights``, ``/weight_dynamics``: a unit's incoming weights and weight dynamics (see ``weights.py``).
 """
+import base64
 import concurrent.futures
 import functools
 
@@ -36,8 +39,8 @@ _JSON, _PNG, _JS = "application/json", "image/png", "text/javascript"
 
 
 def _decoded_bytes(value):
-    header, ranges, stats = value
-    return ranges.nbytes + stats.nbytes + 512
+    """Roughly what a cached (header, ranges) pair or statistics array holds in memory."""
+    return value.nbytes if isinstance(value, np.ndarray) else value[1].nbytes + 512
 
 
 class ActivationsPlugin(base_plugin.TBPlugin):
@@ -152,26 +155,36 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         ctx, _ = self._ctx(request)
         return self._provider.read_blob(ctx, blob_key=ref.blob_key)
 
-    def _decoded(self, request, datum):
-        """``(header, ranges [P, C, 3], stats [C, K])`` of one step, cached."""
+    def _decoded(self, request, datum, stats=True):
+        """``(header, ranges [P, C, 3], stats [C, K])`` of one step, cached; ``stats=False`` reads no
+        statistics (None in their place): a filmstrip needs the ranges of hundreds of steps, and each
+        blob read costs a round trip to the data server."""
         values = datum.values
         if len(values) <= metadata.FIRST_PNG:
             raise bad_request(f"malformed activation data at step {datum.step}: {len(values)} blobs")
 
-        def load():
+        def malformed(e):
+            return bad_request(f"malformed activation data at step {datum.step}: {e}")
+
+        def load_head():
             try:
                 header = encoding.decode_header(self._blob(request, values[metadata.HEADER]))
                 shape = [int(s) for s in header["shape"]]
                 ranges = encoding.decode_ranges(self._blob(request, values[metadata.RANGES]), shape)
-                stats = encoding.decode_stats(self._blob(request, values[metadata.STATS]), shape[3])
             except (ValueError, KeyError, TypeError) as e:
-                raise bad_request(f"malformed activation data at step {datum.step}: {e}") from None
+                raise malformed(e) from None
             if len(values) - metadata.FIRST_PNG != shape[0]:
-                raise bad_request(f"malformed activation data at step {datum.step}: "
-                                  f"{len(values) - metadata.FIRST_PNG} atlases for {shape[0]} probes")
-            return header, ranges, stats
+                raise malformed(f"{len(values) - metadata.FIRST_PNG} atlases for {shape[0]} probes")
+            return header, ranges
 
-        return self._cache.get(values[metadata.HEADER].blob_key, load)
+        def load_stats():
+            try:
+                return encoding.decode_stats(self._blob(request, values[metadata.STATS]), header["shape"][3])
+            except (ValueError, KeyError, TypeError) as e:
+                raise malformed(e) from None
+
+        header, ranges = self._cache.get(values[metadata.HEADER].blob_key, load_head)
+        return header, ranges, self._cache.get(values[metadata.STATS].blob_key, load_stats) if stats else None
 
     # ---- routes --------------------------------------------------------------------------------
 
@@ -234,8 +247,14 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         values = [np.asarray(d.numpy, dtype=np.float32) for d in datums]
         if any(v.ndim != 2 or v.shape[1] != k for v in values):
             raise bad_request(f"malformed unit statistics for layer {params.str('layer')!r} in run {run!r}")
-        return {"steps": [d.step for d in datums], "fields": list(metadata.STAT_FIELDS),
-                "values": values}, _JSON
+        if params.args.get("encoding") != "f32":
+            return {"steps": [d.step for d in datums], "fields": list(metadata.STAT_FIELDS),
+                    "values": values}, _JSON
+        # Packed: on a long run the numbers as JSON text are megabytes that take seconds to write and read.
+        kept = [(d.step, v) for d, v in zip(datums, values) if v.shape == values[-1].shape] if values else []
+        packed = np.asarray([v for _, v in kept], dtype="<f4").reshape(len(kept), -1, k)
+        return {"steps": [s for s, _ in kept], "fields": list(metadata.STAT_FIELDS), "shape": packed.shape,
+                "f32": base64.b64encode(packed.tobytes()).decode("ascii")}, _JSON
 
     def _unit_series(self, request):
         """``(datums, ranges [steps, 3], header, probe, unit)`` of the unit a request names, at every loaded
@@ -244,7 +263,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         datums = self._read_blobs(request, run, tag)
         if not datums:
             raise not_found(f"no steps loaded for layer {tag!r} in run {run!r}")
-        decoded = list(self._readers.map(lambda d: self._decoded(request, d), datums))
+        decoded = list(self._readers.map(lambda d: self._decoded(request, d, stats=False), datums))
         header = decoded[-1][0]
         probe = params.int("probe", 0, header["shape"][0] - 1)
         unit = params.int("unit", 0, header["shape"][3] - 1)
@@ -339,6 +358,11 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                 "images": has_images}, _JSON
 
 
+def _strip_cols(count, tile_w, max_width=4096):
+    """Tiles per row of a unit strip: one row, wrapped so that the PNG stays under ``max_width`` pixels."""
+    return max(1, min(count, max_width // max(1, tile_w)))
+
+
 def _canonical_shape(shape):
     """The ``[P, H, W, C]`` shape the dashboard draws, from the shape that was written."""
     shape = list(shape)
@@ -351,8 +375,3 @@ def _canonical_shape(shape):
     if len(shape) > 4:
         return [shape[0], int(np.prod(shape[1:-2])), shape[-2], shape[-1]]
     return []
-def _strip_cols(count, tile_w, max_width=4096):
-    """Tiles per row of a unit strip: one row, wrapped so that the PNG stays under ``max_width`` pixels."""
-    return max(1, min(count, max_width // max(1, tile_w)))
-
-
