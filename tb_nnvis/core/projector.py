@@ -12,7 +12,7 @@ Example:
 >>> points.shape
 (5, 3)
 >>> metadata_tsv([0, 1], {"split": ["a", "b"]}).splitlines()
-['index\\tlabel\\tsplit', '0\\t0\\ta', '1\\t1\\tb']
+['label\\tsplit\\tindex', '0\\ta\\t0', '1\\tb\\t1']
 >>> sprite, (w, h) = sprite_image(np.random.rand(5, 10, 10, 3))
 >>> sprite.shape, (w, h)
 ((30, 30, 3), (10, 10))
@@ -61,7 +61,7 @@ def tensor_tsv(points):
 
 
 def metadata_tsv(labels=None, columns=None, count=None):
-    """The metadata TSV: an ``index`` column, ``label`` when given, and any extra ``columns``.
+    """The metadata TSV: ``label`` when given, any extra ``columns``, and an ``index`` column.
 
     Tabs and newlines inside values become spaces (they would break the table).
     """
@@ -75,8 +75,9 @@ def metadata_tsv(labels=None, columns=None, count=None):
         table[_cell(name)] = values
     if n is None:
         raise ValueError("metadata needs labels, columns or a count")
-    rows = ["\t".join(["index", *table])]
-    rows += ["\t".join([str(i), *(col[i] for col in table.values())]) for i in range(n)]
+    # The Projector labels points by the first column: the label when there is one.
+    rows = ["\t".join([*table, "index"])]
+    rows += ["\t".join([*(col[i] for col in table.values()), str(i)]) for i in range(n)]
     return "\n".join(rows) + "\n"
 
 

@@ -58,8 +58,8 @@ def test_config_metadata_and_sprite(logged):
     assert len({e.metadata_path for e in config.embeddings}) == 1  # one table for the same inputs
     rows = (run / config.embeddings[0].metadata_path).read_text().splitlines()
     keep = core.subsample(40, 30)
-    assert rows[0] == "index\tlabel" and len(rows) == 31
-    assert rows[2] == f"1\t{' '.join(logged['labels'][keep[1]].split())}"  # a tab inside a label is a space
+    assert rows[0] == "label\tindex" and len(rows) == 31
+    assert rows[2] == f"{' '.join(logged['labels'][keep[1]].split())}\t1"  # a tab inside a label is a space
     sprite = images.decode_png((run / config.embeddings[0].sprite.image_path).read_bytes())
     assert list(config.embeddings[0].sprite.single_image_dim) == [8, 8] and sprite.shape == (48, 48, 3)
     first = images.to_display_image(logged["x"][keep[0]])
