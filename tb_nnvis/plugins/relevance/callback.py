@@ -1,4 +1,6 @@
 """``RelevanceCallback``: LRP heatmaps of fixed probes while a model trains, for the Relevance dashboard."""
+import time
+
 import keras
 import numpy as np
 
@@ -57,8 +59,8 @@ class RelevanceCallback(SummaryCallback):
 
     name = "relevance"
     # The first writes run the LRP pass eagerly: tracing it costs as much as several eager passes, and a
-    # callback that writes once per epoch may never recoup it.
-    EAGER_WRITES = 4
+    # callback that writes once per epoch may never recoup it. It stays eager while an eager pass is cheap.
+    EAGER_WRITES, CHEAP_EAGER_S = 4, 0.05
 
     def __init__(self, log_dir, probes, labels=None, composites="epsilon_plus", targets="predicted", top_classes=3,
                  class_names=None, vocabulary=None, unit_layers=None, unit_heatmaps=None, every_n_epochs=1,
@@ -88,6 +90,7 @@ class RelevanceCallback(SummaryCallback):
         self.unit_heatmaps = dict(unit_heatmaps or {})
         self.set_name = str(name)
         self.num_targets = None
+        self._eager_s = 0.0
         self._tokens = None
         self._spray = None if spray is None else SprayOption(spray, self.composites[0])
 
@@ -137,9 +140,12 @@ class RelevanceCallback(SummaryCallback):
         p, t = targets.shape
         tiled = _repeat(self._lrp_inputs, t)
         for comp in self.composites:
+            compiled, start = self._compiled(), time.perf_counter()
             rel, at_layers, used, logits = attribute_layers(
                 self._explained, tiled, self.unit_layers, target=targets.reshape(-1), composite=comp,
-                compiled=len(self.written_steps) >= self.EAGER_WRITES)
+                compiled=compiled)
+            if not compiled:
+                self._eager_s = max(self._eager_s, time.perf_counter() - start)
             rel = first_input(rel) if isinstance(rel, list) else rel
             rel = rel.reshape((p, t) + rel.shape[1:])
             scores = logits.reshape(p, t, -1)[:, 0]
@@ -150,13 +156,16 @@ class RelevanceCallback(SummaryCallback):
                     self.set_name, l, v, targets, composite=c, step=step))
         for layer, units in self._heatmap_units.items():
             heat = self.guard(f"unit heatmaps of {layer}", lambda l=layer, u=units: unit_heatmaps(
-                self._explained, self._lrp_inputs, l, u, composite=self.composites[0],
-                compiled=len(self.written_steps) >= self.EAGER_WRITES))
+                self._explained, self._lrp_inputs, l, u, composite=self.composites[0], compiled=self._compiled()))
             if heat is not None:
                 self.submit(f"unit heatmaps of {layer}", lambda l=layer, u=units, h=heat: summary.relevance_unit_heatmaps(
                     self.set_name, l, u, h, composite=self.composites[0], step=step))
 
     # ---- internals ----------------------------------------------------------------------------------
+
+    def _compiled(self):
+        """Compile once the first writes are done, unless an eager pass costs next to nothing."""
+        return len(self.written_steps) >= self.EAGER_WRITES and self._eager_s > self.CHEAP_EAGER_S
 
     def _targets(self):
         """``[P, T]`` distinct classes per probe: the first shown (predicted or true), explicit ones, the true
