@@ -1,0 +1,1 @@
+"""Feature visualization: synthesize the images that excite units most (see :mod:`.render`)."""

@@ -1,0 +1,246 @@
+"""Image parameterizations for feature visualization: what the optimiser actually changes.
+
+A parameterization turns a few variables into a batch of images ``[B, H, W, C]`` in ``[0, 1]``
+(the renderer maps them to the model's input range). Three are provided:
+
+- :class:`Pixel`: the pixels themselves (through a sigmoid).
+- :class:`Fourier`: the image's spectrum, scaled by 1/frequency so that all frequencies learn at
+  the same rate, with decorrelated colour (Olah et al. 2017): much less high-frequency noise.
+- :class:`Maco`: MACO (Fel et al. 2023): the spectrum's magnitude is fixed to that of natural
+  images and only its phase is optimised, which keeps images readable in deep layers.
+
+Colour decorrelation: the optimiser works on colour channels that are uncorrelated in natural images
+(:class:`ColorCorrelation`), estimated from the user's images when given, else lucid's ImageNet one.
+
+>>> import numpy as np
+>>> p = Fourier((16, 16, 3))
+>>> variables = p.init(2, seed=0)
+>>> tuple(p.image(variables).shape)
+(2, 16, 16, 3)
+"""
+import numpy as np
+import tensorflow as tf
+
+# sqrt of ImageNet's colour covariance (the colour_correlation_svd_sqrt lucid uses).
+_IMAGENET_SQRT = np.array([[0.26, 0.09, 0.02],
+                           [0.27, 0.00, -0.05],
+                           [0.27, -0.09, 0.03]], np.float64)
+
+
+# How far the sigmoid is stretched before clipping to [0, 1].
+STRETCH = 1.3
+
+
+class ColorCorrelation:
+    """A linear map from decorrelated colour channels to the image's channels, and back.
+
+    ``matrix`` is a square root of the channels' covariance (``M @ M.T ∝ cov``), scaled so its
+    largest column has norm 1, so unit-variance decorrelated noise gets the image's colour
+    statistics.
+
+    >>> import numpy as np
+    >>> c = ColorCorrelation.standard(3)
+    >>> x = np.random.default_rng(0).random((2, 4, 4, 3)).astype("float32")
+    >>> bool(np.allclose(c.to_decorrelated(c.to_image(x)), x, atol=1e-5))
+    True
+    """
+
+    def __init__(self, matrix):
+        matrix = np.asarray(matrix, np.float64)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"a colour correlation must be a square matrix, got shape {matrix.shape}")
+        self.matrix = (matrix / np.max(np.linalg.norm(matrix, axis=0))).astype(np.float32)
+        self.inverse = np.linalg.pinv(self.matrix.astype(np.float64)).astype(np.float32)
+
+    @classmethod
+    def standard(cls, channels):
+        """lucid's ImageNet colour correlation for RGB; identity for other channel counts."""
+        return cls(_IMAGENET_SQRT if channels == 3 else np.eye(channels))
+
+    @classmethod
+    def from_images(cls, images):
+        """Estimated from images ``[N, H, W, C]``: the square root of their pixel colour covariance."""
+        x = np.asarray(images, np.float64)
+        if x.ndim != 4:
+            raise ValueError(f"images must be [N, H, W, C] to estimate colour correlation, got {x.shape}")
+        x = x.reshape(-1, x.shape[-1])
+        x = x[np.isfinite(x).all(axis=1)]
+        if len(x) < 2:
+            raise ValueError("need finite pixels to estimate the colour correlation")
+        cov = np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+        values, vectors = np.linalg.eigh(cov)
+        sqrt = vectors * np.sqrt(np.maximum(values, 1e-6 * max(values.max(), 1e-12)))
+        return cls(sqrt)
+
+    def to_image(self, t):
+        """Decorrelated channels (last axis) → image channels."""
+        return tf.linalg.matvec(tf.constant(self.matrix), tf.convert_to_tensor(t, tf.float32))
+
+    def to_decorrelated(self, t):
+        """Image channels → decorrelated channels (the inverse of :meth:`to_image`)."""
+        return tf.linalg.matvec(tf.constant(self.inverse), tf.convert_to_tensor(t, tf.float32))
+
+
+def frequencies(h, w):
+    """Radial frequency of each coefficient of ``rfft2`` of an ``h × w`` image, ``[h, w // 2 + 1]``."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    return np.sqrt(fx * fx + fy * fy)
+
+
+class Param:
+    """Base of the parameterizations: ``init`` makes the variables, ``image`` the images in [0, 1]."""
+
+    name = "param"
+    batch_axis = 0  # the axis of the variables that indexes the images
+
+    def __init__(self, shape, color=None):
+        h, w, c = (int(s) for s in shape)
+        if min(h, w, c) < 1:
+            raise ValueError(f"image shape must be (H, W, C) with positive sizes, got {shape}")
+        self.shape = (h, w, c)
+        self.color = color if color is not None else ColorCorrelation.standard(c)
+        if self.color.matrix.shape[0] != c:
+            raise ValueError(f"colour correlation is {self.color.matrix.shape[0]}×{self.color.matrix.shape[0]} "
+                             f"but images have {c} channels")
+
+    def init(self, batch, seed=0):
+        """Fresh variables for ``batch`` images, the same for the same seed."""
+        return [tf.Variable(v, trainable=True) for v in self.initial_values(batch, seed)]
+
+    def initial_values(self, batch, seed):
+        raise NotImplementedError
+
+    def spatial(self, variables):
+        """The images before colour mixing and the sigmoid: ``[B, H, W, C]`` in decorrelated colour."""
+        raise NotImplementedError
+
+    def image(self, variables):
+        """The images ``[B, H, W, C]`` in [0, 1]."""
+        # A sigmoid stretched by 30% and clipped: the extremes 0 and 1, which real images hold
+        # (a saturated colour), are reached instead of approached forever.
+        squashed = tf.sigmoid(self.color.to_image(self.spatial(variables)))
+        return tf.clip_by_value(STRETCH * (squashed - 0.5) + 0.5, 0.0, 1.0)
+
+
+class Pixel(Param):
+    """Each pixel is a variable (through the colour decorrelation and a sigmoid)."""
+
+    name = "pixel"
+
+    def initial_values(self, batch, seed):
+        rng = np.random.default_rng(seed)
+        return [rng.normal(0, 0.01, (batch,) + self.shape).astype(np.float32)]
+
+    def spatial(self, variables):
+        return variables[0]
+
+
+class Fourier(Param):
+    """The spectrum of each channel, scaled by ``1 / frequency ** decay_power`` (lucid's ``fft_image``)."""
+
+    name = "fourier"
+    batch_axis = 1
+
+    def __init__(self, shape, color=None, decay_power=1.0):
+        super().__init__(shape, color)
+        h, w, _ = self.shape
+        freqs = frequencies(h, w)
+        # sqrt(h*w) undoes irfft2d's 1/(h*w), so a coefficient moves pixels as much at any size (as lucid).
+        self.scale = (np.sqrt(h * w) / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power).astype(np.float32)
+
+    def initial_values(self, batch, seed):
+        h, w, c = self.shape
+        rng = np.random.default_rng(seed)
+        return [rng.normal(0, 0.01, (2, batch, c, h, w // 2 + 1)).astype(np.float32)]
+
+    def spatial(self, variables):
+        h, w, _ = self.shape
+        re_im = variables[0]
+        spectrum = tf.complex(re_im[0] * self.scale, re_im[1] * self.scale)
+        img = tf.signal.irfft2d(spectrum, fft_length=[h, w])  # [B, C, H, W]
+        # lucid's /4: keeps the initial image's contrast low, so the sigmoid starts in its linear part.
+        return tf.transpose(img, [0, 2, 3, 1]) / 4.0
+
+
+class Maco(Param):
+    """MACO: fixed natural-image magnitude spectrum, optimised phase (Fel et al. 2023).
+
+    ``magnitude`` ``[C, H, W // 2 + 1]``: the spectrum magnitude to keep; by default the mean of
+    ``images`` when given (in decorrelated colour), else a 1/frequency spectrum. The image is
+    standardised per image and channel before the sigmoid, so only the phase decides its content.
+    """
+
+    name = "maco"
+
+    def __init__(self, shape, color=None, magnitude=None, images=None):
+        super().__init__(shape, color)
+        h, w, c = self.shape
+        if magnitude is None and images is not None:
+            magnitude = natural_magnitude(images, (h, w), self.color)
+        if magnitude is None:
+            magnitude = np.broadcast_to(1.0 / np.maximum(frequencies(h, w), 1.0 / max(h, w)), (c, h, w // 2 + 1))
+        magnitude = np.asarray(magnitude, np.float32)
+        if magnitude.shape != (c, h, w // 2 + 1):
+            raise ValueError(f"MACO magnitude must be [C, H, W//2+1] = {(c, h, w // 2 + 1)}, got {magnitude.shape}")
+        self.magnitude = magnitude.copy()
+
+    def initial_values(self, batch, seed):
+        h, w, c = self.shape
+        rng = np.random.default_rng(seed)
+        return [rng.uniform(-np.pi, np.pi, (batch, c, h, w // 2 + 1)).astype(np.float32)]
+
+    def linear(self, variables):
+        """The spatial signal ``[B, C, H, W]`` whose rfft2 magnitude is exactly ``magnitude``."""
+        h, w, _ = self.shape
+        phase = self._hermitian(variables[0])
+        spectrum = tf.complex(self.magnitude * tf.cos(phase), self.magnitude * tf.sin(phase))
+        return tf.signal.irfft2d(spectrum, fft_length=[h, w])
+
+    def _hermitian(self, phase):
+        """The phase made odd (φ(-k) = -φ(k)) along the columns that rfft2 stores whole (frequency 0 and,
+        for even widths, W/2), as the spectrum of a real image must be: else irfft2d would change the
+        magnitude there."""
+        h, w, _ = self.shape
+        mirrored = tf.gather(phase, (-np.arange(h)) % h, axis=2)
+        odd = 0.5 * (phase - mirrored)
+        columns = np.zeros(w // 2 + 1, bool)
+        columns[0] = True
+        columns[-1] = w % 2 == 0
+        return tf.where(tf.constant(columns), odd, phase)
+
+    def spatial(self, variables):
+        img = self.linear(variables)
+        mean, var = tf.nn.moments(img, axes=[2, 3], keepdims=True)
+        return tf.transpose((img - mean) / tf.sqrt(var + 1e-8), [0, 2, 3, 1])
+
+
+def natural_magnitude(images, size, color):
+    """Mean rfft2 magnitude ``[C, H, W//2+1]`` of images (resized to ``size``) in decorrelated colour."""
+    x = tf.image.resize(tf.convert_to_tensor(np.asarray(images, np.float32)), size)
+    x = color.to_decorrelated(x - tf.reduce_mean(x, axis=[1, 2], keepdims=True))
+    spectrum = tf.signal.rfft2d(tf.transpose(x, [0, 3, 1, 2]))
+    return tf.reduce_mean(tf.abs(spectrum), axis=0).numpy()
+
+
+PARAMS = {"pixel": Pixel, "fourier": Fourier, "maco": Maco}
+
+
+def make(param, shape, images=None):
+    """A parameterization from its name (``"pixel"``, ``"fourier"``, ``"maco"``) or a :class:`Param`.
+
+    ``images``, when given, set the colour correlation (and MACO's magnitude spectrum).
+
+    >>> make("maco", (8, 8, 3)).name
+    'maco'
+    """
+    if isinstance(param, Param):
+        return param
+    if param not in PARAMS:
+        raise ValueError(f"param must be one of {sorted(PARAMS)} or a Param instance, got {param!r}")
+    color = None
+    if images is not None and np.ndim(images) == 4 and np.shape(images)[-1] == shape[-1]:
+        color = ColorCorrelation.from_images(images)
+    if param == "maco":
+        return Maco(shape, color, images=images if color is not None else None)
+    return PARAMS[param](shape, color)

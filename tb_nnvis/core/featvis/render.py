@@ -1,0 +1,347 @@
+"""Feature visualization by regularised activation maximisation: many units as one batch, one compiled loop.
+
+:func:`render` synthesizes, for every unit of a layer, the image that excites it most. All images
+are optimised together (one image per unit in the batch), inside one ``tf.function`` that runs a
+chunk of Adam steps per call, so a whole layer costs about what one image costs in Python overhead.
+Each step: parameterization → random transforms → the model's input range → the layer's outputs
+→ objective; the gradient of the objective also accumulates, per pixel, into MACO's transparency
+map (Fel et al. 2023): where in the image the objective's gradient went.
+
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="conv")])
+>>> result = render(model, "conv", steps=8)
+>>> result.images.shape, result.values.shape, result.units.tolist()
+((4, 16, 16, 3), (4,), [0, 1, 2, 3])
+"""
+import contextlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_nnvis.core import taps as taps_lib
+from tb_nnvis.core.featvis import objectives as obj_lib
+from tb_nnvis.core.featvis import param as param_lib
+from tb_nnvis.core.featvis import transforms as tr_lib
+
+
+class Result:
+    """What :func:`render` returns.
+
+    Attributes:
+      images: ``[B, H, W, C]`` float32 in the model's input range (``value_range``).
+      values: ``[B]`` the objective each image reaches (untransformed image, no regularisers for the
+        default objective: the unit's mean activation).
+      units: ``[B]`` the unit each image is for (-1 for a custom objective without units).
+      origin: ``[B]`` the unit whose optimisation found each image (``units`` unless another unit's
+        image excited this one more; see :meth:`Renderer.run`).
+      transparency: ``[B, H, W]`` in [0, 1]: how much of the objective's gradient each pixel
+        accumulated over the optimisation (draw it as an alpha mask).
+    """
+
+    def __init__(self, images, values, units, transparency, value_range, objective, origin):
+        self.images, self.values, self.units, self.origin = images, values, units, origin
+        self.transparency, self.value_range, self.objective = transparency, value_range, objective
+
+    def __repr__(self):
+        return f"Result({len(self.images)} images {self.images.shape[1:]}, objective={self.objective})"
+
+
+def _input_shape(model):
+    graph = taps_lib._graph(model)
+    if len(graph.inputs) != 1:
+        raise ValueError(f"feature visualization needs a model with one image input; {model.name!r} has "
+                         f"{len(graph.inputs)} inputs")
+    shape = tuple(graph.inputs[0].shape[1:])
+    if len(shape) != 3:
+        raise ValueError(f"feature visualization needs an image input [H, W, C]; {model.name!r} takes {shape}")
+    if shape[2] is None:
+        raise ValueError(f"the channel count of {model.name!r}'s input is unknown; build it with keras.Input")
+    return graph, shape
+
+
+def _logits_tensor(model, graph):
+    """The model's output before a final softmax (a Softmax layer, or a Dense with activation softmax)."""
+    out = graph.outputs[0]
+    layer = out._keras_history.operation
+    node = layer._inbound_nodes[out._keras_history.node_index]
+    is_softmax = isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax")
+    if is_softmax:
+        return node.arguments.args[0], None
+    if getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
+        if not isinstance(layer, keras.layers.Dense):
+            raise ValueError(f"class_logit: the model ends in {type(layer).__name__} {layer.name!r} with a fused "
+                             "softmax; end it in a linear layer and keras.layers.Softmax() instead")
+        # Dense(softmax): its logits are its own linear map of its input.
+        return node.arguments.args[0], lambda x: tf.matmul(x, layer.kernel) + (layer.bias if layer.use_bias else 0)
+    return out, None
+
+
+_RELUS = {"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "swish", "selu"}
+
+
+@contextlib.contextmanager
+def _without_activation(layers):
+    """Layers with a fused ReLU-like activation output their pre-activation while traced (lucid's
+    ``*_pre_relu`` tensors): a unit that is zero everywhere still gets a gradient to grow from."""
+    swapped = [(layer, layer.activation) for layer in layers
+               if getattr(getattr(layer, "activation", None), "__name__", "") in _RELUS]
+    try:
+        for layer, _ in swapped:
+            layer.activation = keras.activations.linear
+        yield
+    finally:
+        for layer, activation in swapped:
+            layer.activation = activation
+
+
+def _tap_fn(model, graph, paths, pre_activation=False):
+    """A function ``images -> {path: output}`` for the objective's layers, in one forward pass
+    (``pre_activation``: for layers with a fused ReLU, the value before it)."""
+    wanted = [p for p in paths if p != obj_lib.LOGITS]
+    found = taps_lib._symbolic(model, set(wanted)) if wanted else {}
+    outputs, post = [found[p] for p in wanted], None
+    if obj_lib.LOGITS in paths:
+        logits, post = _logits_tensor(model, graph)
+        outputs.append(logits)
+        wanted = wanted + [obj_lib.LOGITS]
+    tapped = keras.Model(graph.inputs[0], outputs)
+    layers = [t.layer for t in taps_lib.list_taps(model, include_all=True) if t.path in paths] if pre_activation else []
+
+    def fn(x):
+        with _without_activation(layers):
+            outs = tapped(x, training=False)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        if post is not None:
+            outs[-1] = post(outs[-1])
+        return dict(zip(wanted, outs))
+
+    return fn
+
+
+class Renderer:
+    """The compiled optimisation for one model, layer and batch; reusable (the weights are read live).
+
+    Build it once and call :meth:`run` as often as needed, e.g. at every epoch of training: the
+    traced function is kept. Arguments are those of :func:`render`; ``batch_size`` caps how many
+    images are optimised at once (a layer with more units runs in several groups).
+    """
+
+    def __init__(self, model, layer, units=None, size=None, param="fourier", objective=None, value_range=None,
+                 data=None, transforms="standard", learning_rate=0.05, batch_size=64):
+        graph, (h, w, c) = _input_shape(model)
+        self.model = model
+        self.path = taps_lib.resolve(model, [layer])[0] if objective is None or layer is not None else None
+        if size is None:
+            size = (h, w) if h is not None and w is not None else (128, 128)
+        size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
+        self.size, self.model_size = size, (h or size[0], w or size[1])
+        if data is not None:
+            data = np.asarray(data, np.float32)
+            if not np.isfinite(data).all():
+                raise ValueError("data holds NaN or Inf; pass finite images to read the value range from")
+        if value_range is None:
+            value_range = (float(data.min()), float(data.max())) if data is not None else (0.0, 1.0)
+        lo, hi = (float(v) for v in value_range)
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+        self.value_range = (lo, hi)
+        self.param = param_lib.make(param, size + (c,), images=data)
+        self.transform = tr_lib.standard(max(size)) if transforms == "standard" else transforms
+        self.learning_rate = float(learning_rate)
+
+        if objective is None:
+            n_units = self._unit_count(model)
+            all_units = np.arange(n_units) if units is None else np.asarray(units, np.int64).reshape(-1)
+            if all_units.size == 0 or all_units.min() < 0 or all_units.max() >= n_units:
+                raise ValueError(f"units of {self.path!r} must be in [0, {n_units}), got {units}")
+            self.units = all_units
+            self.batch = int(min(len(all_units), batch_size))
+            self._unit_var = tf.Variable(np.zeros(self.batch, np.int32), trainable=False)
+            objective = obj_lib.channel(self.path, self._unit_var)
+        else:
+            if not isinstance(objective, obj_lib.Objective):
+                raise TypeError(f"objective must be an Objective (see tb_nnvis.featvis), got {type(objective).__name__}")
+            self.batch = int(objective.batch or (len(units) if units is not None else 1))
+            self.units, self._unit_var = np.full(self.batch, -1), None
+        self.objective = objective
+        if not objective.layers:
+            raise ValueError(f"objective {objective!r} looks at no layer; add a unit objective to it")
+        self._taps = _tap_fn(model, graph, objective.layers, pre_activation=True)
+        self._taps_shown = _tap_fn(model, graph, objective.layers)
+
+        self.variables = self.param.init(self.batch)
+        self._m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
+        self._v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
+        self._t = tf.Variable(0.0, trainable=False)
+        self._saliency = tf.Variable(tf.zeros((self.batch,) + size), trainable=False)
+        self._generator = tf.random.Generator.from_seed(0)
+        self._steps = tf.function(self._run_steps)
+        self._evaluate = tf.function(self._values)
+        self._restart = tf.function(self._restart_from_best)
+
+    def _unit_count(self, model):
+        out = taps_lib._symbolic(model, {self.path})[self.path]
+        units = out.shape[-1]
+        if units is None or len(out.shape) < 2:
+            raise ValueError(f"layer {self.path!r} has no unit axis (output shape {tuple(out.shape)})")
+        return int(units)
+
+    # ---- the compiled parts --------------------------------------------------------------------------
+
+    def _model_input(self, images01):
+        """Images in [0, 1] of any size → the model's input: cropped/resized, in its value range."""
+        x = tf.image.resize_with_crop_or_pad(images01, *self.size)
+        if self.size != self.model_size:
+            x = tf.image.resize(x, self.model_size)
+        lo, hi = self.value_range
+        return lo + (hi - lo) * x
+
+    def _run_steps(self, n, transformed=True):
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        for _ in tf.range(n):
+            with tf.GradientTape() as tape:
+                images = self.param.image(self.variables)
+                seen = self.transform(images, self._generator) if transformed and self.transform is not None else images
+                # Polish steps optimise exactly what is judged: the layer's real (post-activation) output.
+                acts = (self._taps if transformed else self._taps_shown)(self._model_input(seen))
+                loss = -tf.reduce_sum(self.objective(obj_lib.Scene(acts, images)))
+            grads = tape.gradient(loss, self.variables + [images])
+            self._t.assign_add(1.0)
+            correction = tf.sqrt(1 - b2 ** self._t) / (1 - b1 ** self._t)
+            for var, m, v, g in zip(self.variables, self._m, self._v, grads[:-1]):
+                m.assign(b1 * m + (1 - b1) * g)
+                v.assign(b2 * v + (1 - b2) * g * g)
+                var.assign_sub(self.learning_rate * correction * m / (tf.sqrt(v) + eps))
+            self._saliency.assign_add(tf.reduce_sum(tf.abs(grads[-1]), axis=-1))
+        return loss
+
+    def _values(self):
+        images = self.param.image(self.variables)
+        acts = self._taps_shown(self._model_input(images))
+        return self.objective(obj_lib.Scene(acts, images)), images
+
+    def _restart_from_best(self):
+        """Each unit continues from the image of the batch that excites it most (its own, usually).
+
+        Units of a layer often share a pattern (stripes at nearby angles); when the optimisation of
+        one found a better optimum for another, that one restarts from it: a free restart."""
+        images = self.param.image(self.variables)
+        acts = self._taps_shown(self._model_input(images))[self.path]
+        per_unit = tf.gather(acts, self._unit_var, axis=-1)
+        means = tf.reduce_mean(per_unit, axis=list(range(1, per_unit.shape.rank - 1)))  # [images, units]
+        best = tf.argmax(means, axis=0, output_type=tf.int32)
+        for var in self.variables + self._m + self._v:
+            var.assign(tf.gather(var, best, axis=self.param.batch_axis))
+        self._saliency.assign(tf.gather(self._saliency, best))
+        return best
+
+    # ---- running -----------------------------------------------------------------------------------
+
+    def _reset(self, seed, group):
+        for var, value in zip(self.variables, self.param.initial_values(self.batch, seed + 7919 * group)):
+            var.assign(value)
+        for slot in self._m + self._v:
+            slot.assign(tf.zeros_like(slot))
+        self._t.assign(0.0)
+        self._saliency.assign(tf.zeros_like(self._saliency))
+        self._generator.reset_from_seed(seed + 7919 * group)
+
+    def run(self, steps=256, seed=0, verbose="auto", chunk=32, polish=None, keep_best=True):
+        """Optimise ``steps`` steps from the images that ``seed`` gives; returns a :class:`Result`.
+
+        The last ``polish`` steps (default ``steps // 8``) see the image untransformed, as it is
+        shown and judged. With the default objective, units
+        of one batch share their findings: at the start of the polish, and at the end when
+        ``keep_best``, each unit takes over the image of the batch that excites it most when that is
+        not its own (``Result.origin`` says whose optimisation an image came from).
+        """
+        if not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        polish = min(steps // 8 if polish is None else int(polish), steps)
+        groups = [self.units[i:i + self.batch] for i in range(0, len(self.units), self.batch)]
+        progress = _Progress(steps * len(groups), verbose)
+        parts = []
+        for g, group in enumerate(groups):
+            self._reset(int(seed), g)
+            shared = self._unit_var is not None and self.batch > 1
+            if self._unit_var is not None:
+                self._unit_var.assign(np.resize(group, self.batch).astype(np.int32))
+            origin = np.arange(self.batch)
+            done = 0
+            while done < steps:
+                transformed = done < steps - polish
+                if not transformed and done == steps - polish:
+                    if shared:
+                        origin = origin[self._restart().numpy()]
+                n = min(chunk, (steps - polish if transformed else steps) - done)
+                self._steps(tf.constant(n), transformed=transformed)
+                done += n
+                progress.update(g * steps + done)
+            if shared and keep_best:
+                origin = origin[self._restart().numpy()]
+            vals, imgs = self._evaluate()
+            k = len(group)
+            parts.append((vals.numpy()[:k], imgs.numpy()[:k], self._saliency.numpy()[:k],
+                          np.resize(group, self.batch)[origin[:k]] if self._unit_var is not None else origin[:k]))
+        values, images, sal, origin = (np.concatenate(p) for p in zip(*parts))
+        lo, hi = self.value_range
+        peak = sal.reshape(len(sal), -1).max(axis=1).reshape(-1, 1, 1)
+        return Result(images=(lo + (hi - lo) * images).astype(np.float32), values=values.astype(np.float32),
+                      units=np.asarray(self.units), transparency=(sal / np.where(peak > 0, peak, 1)).astype(np.float32),
+                      value_range=self.value_range, objective=repr(self.objective), origin=origin)
+
+
+class _Progress:
+    """Keras's ``Progbar`` for renders that take a while (``verbose="auto"``: once the steps after the
+    first call, which traces, say the whole render takes more than 5 s)."""
+
+    def __init__(self, total, verbose):
+        self.total, self.verbose, self.bar, self.timed = total, verbose, None, None
+
+    def update(self, done):
+        if self.bar is None and self.verbose:
+            if self.timed is None:
+                self.timed = (time.time(), done)
+            else:
+                rate = (time.time() - self.timed[0]) / max(done - self.timed[1], 1)
+                if self.verbose != "auto" or rate * self.total > 5.0:
+                    self.bar = keras.utils.Progbar(self.total, unit_name="step")
+        if self.bar is not None:
+            self.bar.update(done)
+
+
+def render(model, layer, units=None, steps=256, size=None, param="fourier", objective=None, seed=0,
+           value_range=None, data=None, transforms="standard", learning_rate=0.05, batch_size=64, verbose="auto"):
+    """Synthesize the image that excites each unit of ``layer`` most.
+
+    Args:
+      model: any Keras 3 image model (Sequential, Functional, nested) with one input ``[H, W, C]``.
+      layer: a layer name, path (``"block/conv"``) or layer object, as in :mod:`tb_nnvis.core.taps`.
+        May be None when ``objective`` names its own layers.
+      units: which units (default: all); one image each.
+      steps: optimisation steps (Adam, learning rate 0.05).
+      size: the image size (int or (H, W)); default the model's input size. A model with a fixed
+        input size sees the image resized to it.
+      param: ``"fourier"`` (default), ``"pixel"``, ``"maco"`` or a :class:`~.param.Param`.
+      objective: an :class:`~.objectives.Objective` to maximise instead of each unit's channel mean,
+        e.g. ``channel("conv2", 3) + 0.5 * diversity("conv2")``; its batch (or ``len(units)``)
+        sets how many images are made.
+      seed: the same seed gives the same images.
+      value_range: ``(low, high)`` of the model's inputs; default ``data``'s range, else (0, 1).
+      data: optional images like the model's inputs: their value range, colour correlation (and
+        MACO's magnitude spectrum) are used.
+      transforms: ``"standard"`` (pad, jitter, scale, rotate), None, or a transform of
+        :mod:`~.transforms`.
+      batch_size: how many images are optimised at once (memory); more units run in groups.
+      verbose: ``"auto"`` shows a progress bar when the render takes more than a few seconds.
+
+    Returns:
+      a :class:`Result` (``images``, ``values``, ``units``, ``transparency``).
+    """
+    renderer = Renderer(model, layer, units=units, size=size, param=param, objective=objective,
+                        value_range=value_range, data=data, transforms=transforms,
+                        learning_rate=learning_rate, batch_size=batch_size)
+    return renderer.run(steps=steps, seed=seed, verbose=verbose)

@@ -1,0 +1,194 @@
+"""Feature visualization engine: parameterizations, transforms, objectives and the renderer, against
+direct computations."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tb_nnvis import featvis
+from tb_nnvis.core.featvis import objectives, param, transforms
+
+
+@pytest.fixture(scope="module")
+def small_cnn():
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(6, 3, activation="relu", name="conv"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3, activation="softmax", name="probs"),
+    ])
+
+
+def test_same_seed_same_images_other_seed_other_images(small_cnn):
+    renderer = featvis.Renderer(small_cnn, "conv", units=[0, 3])
+    a, b = renderer.run(steps=12, seed=5, verbose=0), renderer.run(steps=12, seed=5, verbose=0)
+    c = renderer.run(steps=12, seed=6, verbose=0)
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert np.abs(a.images - c.images).max() > 1e-3
+
+
+def test_values_are_the_units_channel_means_in_the_models_range(small_cnn):
+    result = featvis.render(small_cnn, "conv", units=[1, 4], steps=16, value_range=(-2.0, 3.0), verbose=0)
+    assert result.images.min() >= -2.0 and result.images.max() <= 3.0
+    conv = keras.Model(small_cnn.inputs[0], small_cnn.get_layer("conv").output)
+    means = conv(result.images).numpy().mean(axis=(1, 2))
+    np.testing.assert_allclose(result.values, means[[0, 1], [1, 4]], rtol=1e-5, atol=1e-6)
+    assert result.transparency.shape == (2, 16, 16) and result.transparency.max() == pytest.approx(1.0)
+
+
+def test_value_range_read_from_data(small_cnn):
+    data = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    result = featvis.render(small_cnn, "conv", units=[0], steps=4, data=data, verbose=0)
+    assert result.value_range == (float(data.min()), float(data.max()))
+    assert result.images.max() <= data.max() and result.images.min() >= data.min()
+
+
+def test_decorrelation_round_trips_and_matches_the_data_covariance():
+    rng = np.random.default_rng(1)
+    mix = np.array([[1.0, 0.5, 0.2], [0.0, 1.0, 0.7], [0.0, 0.0, 0.4]])
+    pixels = rng.standard_normal((4000, 3)) @ mix.T
+    color = param.ColorCorrelation.from_images(pixels.reshape(10, 20, 20, 3))
+    m = color.matrix.astype(np.float64)
+    cov = np.cov(pixels, rowvar=False)
+    np.testing.assert_allclose(m @ m.T / (m @ m.T)[0, 0], cov / cov[0, 0], rtol=1e-3, atol=1e-3)
+    x = rng.random((2, 5, 5, 3)).astype("float32")
+    np.testing.assert_allclose(color.to_decorrelated(color.to_image(x)).numpy(), x, atol=1e-5)
+    np.testing.assert_allclose(color.to_image(color.to_decorrelated(x)).numpy(), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("t", [transforms.jitter(3), transforms.random_scale([0.8, 1.2]),
+                               transforms.random_rotate(range(-30, 31)),
+                               transforms.compose([transforms.jitter(2), transforms.random_rotate([5, -5])])])
+def test_transforms_keep_shape_and_value_range(t):
+    images = tf.random.uniform((4, 12, 10, 3), 0.2, 0.7, seed=1)
+    out = t(images, tf.random.Generator.from_seed(2)).numpy()
+    assert out.shape == (4, 12, 10, 3)
+    assert out.min() >= 0.2 - 1e-6 and out.max() <= 0.7 + 1e-6
+
+
+def test_pad_grows_by_its_width_with_grey():
+    out = transforms.pad(3)(tf.zeros((1, 4, 4, 1)), None).numpy()
+    assert out.shape == (1, 10, 10, 1) and out[0, 0, 0, 0] == 0.5 and out[0, 5, 5, 0] == 0.0
+
+
+def test_rotation_by_90_degrees_is_exact_and_jitter_shifts_whole_pixels():
+    image = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+    turned = transforms.random_rotate([90])(tf.constant(image), tf.random.Generator.from_seed(0)).numpy()
+    assert any(np.allclose(turned[0, :, :, 0], np.rot90(image[0, :, :, 0], k)) for k in (1, -1))
+    shifted = transforms.jitter(1)(tf.constant(image), tf.random.Generator.from_seed(0)).numpy()[0, 1:4, 1:4, 0]
+    windows = [image[0, 1 + dy:4 + dy, 1 + dx:4 + dx, 0] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    assert any(np.array_equal(shifted, w) for w in windows)
+
+
+def test_compose_fuses_affine_transforms_into_the_same_motion():
+    image = tf.constant(np.random.default_rng(0).random((1, 9, 9, 2)).astype("float32"))
+    fused = transforms.compose([transforms.random_rotate([90]), transforms.random_rotate([90])])
+    np.testing.assert_allclose(fused(image, tf.random.Generator.from_seed(0)).numpy()[0],
+                               np.rot90(image.numpy()[0], 2), atol=1e-5)
+
+
+def test_maco_keeps_its_magnitude_spectrum(small_cnn):
+    renderer = featvis.Renderer(small_cnn, "conv", units=[2], param="maco")
+    before = renderer.param.magnitude.copy()
+    renderer.run(steps=10, verbose=0)
+    spectrum = np.abs(np.fft.rfft2(renderer.param.linear(renderer.variables).numpy()))
+    np.testing.assert_allclose(spectrum[0], before, rtol=1e-3, atol=1e-3 * before.max())
+    assert np.abs(renderer.variables[0].numpy() - renderer.param.initial_values(1, 0)[0]).max() > 1e-3
+
+
+def test_maco_magnitude_from_images_is_their_mean_spectrum():
+    images = np.random.default_rng(2).random((6, 8, 8, 3)).astype("float32")
+    p = param.make("maco", (8, 8, 3), images=images)
+    centred = p.color.to_decorrelated(images - images.mean(axis=(1, 2), keepdims=True)).numpy()
+    expected = np.abs(np.fft.rfft2(centred.transpose(0, 3, 1, 2))).mean(axis=0)
+    np.testing.assert_allclose(p.magnitude, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_fourier_and_pixel_images_are_in_unit_range():
+    for name in ("pixel", "fourier", "maco"):
+        p = param.make(name, (8, 6, 3))
+        image = p.image(p.init(3, seed=1)).numpy()
+        assert image.shape == (3, 8, 6, 3) and image.min() >= 0 and image.max() <= 1
+
+
+def _scene(acts, batch=2):
+    return objectives.Scene(acts, tf.zeros((batch, 4, 4, 3)))
+
+
+def test_objectives_against_direct_computations():
+    acts = np.random.default_rng(0).standard_normal((2, 3, 5, 4)).astype("float32")
+    scene = _scene({"l": tf.constant(acts)})
+    np.testing.assert_allclose(objectives.channel("l", 2)(scene), acts[..., 2].mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(objectives.channel("l", [3, 1])(scene),
+                               [acts[0, :, :, 3].mean(), acts[1, :, :, 1].mean()], rtol=1e-5)
+    np.testing.assert_allclose(objectives.neuron("l", 1)(scene), acts[:, 1, 2, 1], rtol=1e-6)
+    v = np.array([1.0, 0, 2.0, 0])
+    np.testing.assert_allclose(objectives.direction("l", v)(scene),
+                               (acts @ (v / np.linalg.norm(v))).mean(axis=(1, 2)), rtol=1e-5)
+    combined = objectives.channel("l", 0) - 0.5 * objectives.channel("l", 1) + 2
+    np.testing.assert_allclose(combined(scene), acts[..., 0].mean(axis=(1, 2)) - 0.5 * acts[..., 1].mean(axis=(1, 2)) + 2,
+                               rtol=1e-5)
+
+
+def test_diversity_is_higher_for_different_images():
+    same = np.ones((2, 3, 3, 4), np.float32)
+    other = same.copy()
+    other[1] = np.random.default_rng(0).random((3, 3, 4))
+    d_same = objectives.diversity("l")(_scene({"l": tf.constant(same)})).numpy()
+    d_other = objectives.diversity("l")(_scene({"l": tf.constant(other)})).numpy()
+    np.testing.assert_allclose(d_same, [-1, -1], atol=1e-5)
+    assert (d_other > d_same).all()
+
+
+def test_regularisers_are_zero_on_flat_grey_and_positive_on_noise():
+    grey = objectives.Scene({}, tf.fill((1, 6, 6, 3), 0.5))
+    noise = objectives.Scene({}, tf.random.uniform((1, 6, 6, 3), seed=0))
+    for penalty in (objectives.l1(), objectives.total_variation(), objectives.blur()):
+        assert float(penalty(grey)[0]) == pytest.approx(0.0, abs=1e-7)
+        assert float(penalty(noise)[0]) > 1e-3
+
+
+def test_class_logit_is_taken_before_the_softmax(small_cnn):
+    result = featvis.render(small_cnn, None, objective=featvis.class_logit(1), steps=6, verbose=0)
+    features = keras.Model(small_cnn.inputs[0], small_cnn.layers[1].output)(result.images)
+    dense = small_cnn.get_layer("probs")
+    logits = features.numpy() @ dense.kernel.numpy() + dense.bias.numpy()
+    np.testing.assert_allclose(result.values, logits[:, 1], rtol=1e-4, atol=1e-5)
+
+
+def test_composed_objective_with_diversity_makes_a_batch(small_cnn):
+    objective = featvis.channel("conv", 0) + 0.5 * featvis.diversity("conv") - 0.1 * featvis.total_variation()
+    result = featvis.render(small_cnn, None, objective=objective, units=[0, 0, 0], steps=6, verbose=0)
+    assert result.images.shape == (3, 16, 16, 3) and (result.units == -1).all()
+
+
+def test_nested_and_functional_models():
+    inner = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3, name="c")], name="block")
+    x = keras.Input((12, 12, 3))
+    model = keras.Model(x, keras.layers.Dense(2)(keras.layers.Flatten()(inner(x))))
+    result = featvis.render(model, "block/c", steps=4, verbose=0)
+    assert result.images.shape == (4, 12, 12, 3)
+
+
+def test_size_other_than_the_models_input_is_resized(small_cnn):
+    assert featvis.render(small_cnn, "conv", units=[0], size=24, steps=3, verbose=0).images.shape == (1, 24, 24, 3)
+
+
+def test_clear_errors(small_cnn):
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        featvis.render(small_cnn, "nope", steps=1)
+    with pytest.raises(ValueError, match=r"units of 'conv' must be in \[0, 6\)"):
+        featvis.render(small_cnn, "conv", units=[6], steps=1)
+    with pytest.raises(ValueError, match="value_range"):
+        featvis.render(small_cnn, "conv", value_range=(1, 1), steps=1)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        featvis.render(small_cnn, "conv", data=np.full((1, 16, 16, 3), np.nan), steps=1)
+    with pytest.raises(ValueError, match="param must be one of"):
+        featvis.render(small_cnn, "conv", param="wavelet", steps=1)
+    dense = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="image input"):
+        featvis.render(dense, "dense", steps=1)
+    with pytest.raises(ValueError, match="different batch sizes"):
+        featvis.channel("a", [0, 1]) + featvis.channel("a", [0, 1, 2])
