@@ -7,7 +7,8 @@ Prints ratios against baselines measured in the same run:
   epoch) as ``fit`` time with the callback / ``fit`` time without it, on the demo image CNN and on the demo
   text model (goal <= 1.10 each); plain and callback runs alternate, medians of ``repeats`` after a warm-up;
   and the time ``write`` spends on the training thread, as a share of a plain fit (the part of the cost
-  that does not depend on how busy the machine's other cores are);
+  that does not depend on how busy the machine's other cores are), and the ratio of the process's CPU time
+  (all threads: steadier than wall time on a shared machine);
 - the LRP pass the callback makes (8 probes × 3 targets as one batch, compiled) / one compiled
   ``tape.gradient`` of the same target logits on the same batch (the gradient × input heatmap), median of
   many calls.
@@ -66,6 +67,7 @@ def overhead(task, epochs, repeats):
             Timed.spent += time.perf_counter() - start
 
     times = {"plain": [], "callback": []}
+    cpu = {"plain": [], "callback": []}
     logdir = tempfile.mkdtemp()
     for r in range(repeats + 1):  # round 0 warms up (tracing, caches) and is not counted
         for kind in ("plain", "callback"):
@@ -74,13 +76,15 @@ def overhead(task, epochs, repeats):
             cbs = [Timed(os.path.join(logdir, f"{kind}{r}"), probes=x[:8], **extra)] if kind == "callback" else []
             if r == 1:
                 Timed.spent = 0.0
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             model.fit(x, y, epochs=epochs, batch_size=64, verbose=0, callbacks=cbs)
             if r:
                 times[kind].append(time.perf_counter() - start)
+                cpu[kind].append(time.process_time() - start_cpu)
     plain, with_cb = statistics.median(times["plain"]), statistics.median(times["callback"])
+    cpu_ratio = statistics.median(cpu["callback"]) / statistics.median(cpu["plain"])
     print(f"{name}, {epochs} epochs: plain fit {plain:.2f} s, with RelevanceCallback {with_cb:.2f} s, "
-          f"ratio {with_cb / plain:.3f} (goal <= 1.10); on the training thread the writes took "
+          f"ratio {with_cb / plain:.3f} (goal <= 1.10); CPU time (all threads) ratio {cpu_ratio:.3f}; on the training thread the writes took "
           f"{Timed.spent / repeats:.2f} s per fit, {Timed.spent / repeats / plain:.1%} of a plain fit", flush=True)
     return model
 
