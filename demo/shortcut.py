@@ -69,3 +69,41 @@ def make_images(n, size=32, seed=0, fraction=0.3, faint=0.25):
     y = np.concatenate([y, np.full(rings, RING, np.int32)])[order]
     marked = np.concatenate([np.zeros(n - rings, bool), marked])[order]
     return x.astype(np.float32), y.astype(np.int32), marked
+
+
+def write_logs(logdir, epochs=6, n=1200, seed=0):
+    """Train the demo CNN on the six classes with a RelevanceCallback that logs SpRAy of the ring class every
+    two epochs (run ``shortcut_cnn``); returns the model."""
+    import keras
+
+    import tb_nnvis
+
+    keras.utils.set_random_seed(seed)
+    x, y, _ = make_images(n, seed=seed)
+    x_val, y_val, _ = make_images(600, seed=seed + 1)
+    probes = [int((y_val == c).argmax()) for c in range(len(CLASSES))]
+    model = shapes.demo_cnn(classes=len(CLASSES))
+    model.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    run = os.path.join(logdir, "shortcut_cnn")
+    model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=64, verbose=2, callbacks=[
+        keras.callbacks.TensorBoard(run),
+        tb_nnvis.keras.RelevanceCallback(run, probes=x_val[probes], labels=y_val[probes], class_names=CLASSES,
+                                         every_n_epochs=2, name="one per class",
+                                         spray={"examples": x_val, "labels": y_val, "classes": [RING],
+                                                "every_n_epochs": 2, "name": "validation"}),
+    ])
+    return model
+
+
+if __name__ == "__main__":
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--logdir", default="logs")
+    parser.add_argument("--epochs", type=int, default=6)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    write_logs(args.logdir, args.epochs)
+    print(f"shortcut demo: {time.perf_counter() - start:.1f} s")

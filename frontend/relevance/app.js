@@ -12,6 +12,7 @@ import { SideList } from "../shared/sidebar.js";
 import { ImageView } from "./image.js";
 import { TextView } from "./text.js";
 import { UnitsView } from "./units.js";
+import { StrategiesView } from "./strategies.js";
 import { targetColumn, className } from "./scores.js";
 
 const PLUGIN = "nnvis_relevance";
@@ -75,6 +76,8 @@ class RelevanceApp {
     this.imageView = new ImageView(this);
     this.textView = new TextView(this);
     this.units = new UnitsView(this.unitsHost, this);
+    this.strategies = new StrategiesView(this);
+    this.main.append(this.strategies.el);
     document.addEventListener("keydown", (e) => this.onKey(e));
   }
 
@@ -96,7 +99,7 @@ class RelevanceApp {
   // ------------------------------------------------------------------ URL state
   writeUrl() {
     const S = this.S;
-    setUrlState({ run: S.run, name: S.name, step: S.step, probe: S.probe || null, composite: S.composite, layer: S.layer,
+    setUrlState({ ...(this.strategies ? this.strategies.urlState() : {}), run: S.run, name: S.name, step: S.step, probe: S.probe || null, composite: S.composite, layer: S.layer,
       target: S.target !== DEFAULTS.target ? S.target : null, pct: S.pct !== DEFAULTS.pct ? S.pct : null,
       opacity: S.opacity !== DEFAULTS.opacity ? S.opacity : null });
   }
@@ -123,6 +126,7 @@ class RelevanceApp {
     onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
     onDataReloaded(() => this.reload());
     onThemeChange(() => this.draw());
+    this.strategies.start();
     await this.loadTags();
   }
 
@@ -150,6 +154,7 @@ class RelevanceApp {
     this.dataCache.clear();
     try { this.tags = await getJSON("tags"); } catch (_) { return; }
     this.renderRuns();
+    this.strategies.reload();
     if (this.info()) await this.selectName(this.S.name, true);
   }
 
@@ -173,6 +178,7 @@ class RelevanceApp {
   async selectRun(run) {
     this.S.run = run;
     this.runList.setSelected(run);
+    this.strategies.setRun(run);
     const sets = (this.tags.runs || {})[run];
     if (!sets) {
       this.nameList.setItems([]);
