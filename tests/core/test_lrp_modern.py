@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tb_nnvis.lrp import Composite, LRPError, attribute
+from tb_nnvis.lrp import Composite, Epsilon, LRPError, attribute
 from tests.core.test_lrp_engine import grad_x_input
 
 L = keras.layers
@@ -236,3 +236,26 @@ def test_mobilenet_v3_small_explains_without_layer_map(mobilenet_v3):
     m, x = mobilenet_v3
     r = attribute(m, x, target=3, composite="epsilon_plus")
     assert r.shape == x.shape and np.isfinite(r).all() and np.abs(r).sum() > 0
+
+
+def test_sign_split_rule_sees_relu_plus_negative_constant_as_signed():
+    """relu(x) + (−0.5) can be negative: z⁺ after it must keep its x⁻ terms (a sum with a constant does
+    not keep the sign the way a sum of non-negative tensors does)."""
+    from tb_nnvis.lrp import ZPlus
+
+    x = keras.Input((6,))
+    first = L.Dense(6, activation="relu", name="first")
+    last = L.Dense(2, use_bias=False, name="last")
+    m = keras.Model(x, last(first(x) + (-0.5)))
+    xs = RNG.normal(size=(3, 6)).astype("float32")
+    (W1, b1), (W2,) = w64(first), w64(last)
+    h = np.maximum(xs.astype(np.float64) @ W1 + b1, 0)
+    u = h - 0.5
+    logits = u @ W2
+    C = u[:, :, None] * W2[None]
+    pos = np.maximum(C, 0)
+    Ru = (pos * (start(logits, np.zeros(3, int)) / stab(pos.sum(1)))[:, None, :]).sum(2)
+    Rh = h / stab(u) * Ru  # x + c: ε on the sum, the constant's share dropped
+    ref = eps_dense(xs.astype(np.float64), W1, b1, Rh)
+    r = attribute(m, xs, target=0, composite=Composite(name_map={"last": ZPlus(), "first": Epsilon()}))
+    np.testing.assert_allclose(r, ref, rtol=1e-4, atol=1e-6)

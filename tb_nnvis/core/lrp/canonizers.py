@@ -88,7 +88,30 @@ def mark_gates(program):
                 step.gates[1] = True  # a divisor normalises (x / σ); the numerator is the signal
 
 
-CANONIZERS = (split_linear, fold_batchnorm, mark_gates)
+_KEEP_SIGN = tuple(getattr(keras.layers, n) for n in (
+    "Rescaling", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    "Reshape", "Flatten", "Permute", "Dropout", "Identity", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D") if hasattr(keras.layers, n))
+
+
+def mark_sign_unknown(program):
+    """``step.sign_unknown`` on linear steps: True where the input is the model's input seen through layers
+    that keep its sign (images in [0, 1] or [0, 255]), so a rule that splits by sign checks x ≥ 0 at run
+    time; elsewhere the graph decides (ReLU/softmax outputs are ≥ 0, BatchNorm/swish/GELU outputs are
+    signed) and the run-time check would only double the traced graph."""
+    for step in program.steps:
+        if step.kind != "linear":
+            continue
+        key = step.inputs[0]
+        while key not in program.inputs:
+            prev = program.producer(key)
+            if prev is None or prev.kind != "layer" or not isinstance(prev.layer, _KEEP_SIGN):
+                break
+            key = prev.inputs[0]
+        step.sign_unknown = key in program.inputs
+
+
+CANONIZERS = (split_linear, fold_batchnorm, mark_gates, mark_sign_unknown)
 
 
 def canonize(program, fold_bn=True):
@@ -96,4 +119,5 @@ def canonize(program, fold_bn=True):
     if fold_bn:
         fold_batchnorm(program)
     mark_gates(program)
+    mark_sign_unknown(program)
     return program

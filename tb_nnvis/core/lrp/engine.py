@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import keras_ops
 from .canonizers import canonize
 from .composites import Composite
 from .errors import LRPError, no_rule_message
@@ -50,8 +51,10 @@ def _makes_nonneg(step, in_nonneg):
         return True
     if isinstance(layer, keras.layers.Activation):
         return getattr(layer.activation, "__name__", "") in _NONNEG_ACTS
+    if not isinstance(layer, keras.layers.Layer):  # a Keras-ops node: x + c keeps the sign only if c ≥ 0
+        return keras_ops.nonneg_output(step, in_nonneg)
     name = type(layer).__name__
-    return bool(in_nonneg) and all(in_nonneg) and name.startswith(_KEEPS_SIGN)
+    return bool(in_nonneg) and all(in_nonneg) and (name.startswith(_KEEPS_SIGN) or name == "Multiply")
 
 
 class _Explainer:

@@ -57,3 +57,24 @@ except ImportError:  # pragma: no cover - older Keras
 # Factors that open or close a multiplicative gate (Arras et al.): their product takes no relevance.
 GATE_ACTIVATIONS = {"sigmoid", "hard_sigmoid"}
 GATE_OPS = _classes(_NN, "Sigmoid", "HardSigmoid")
+
+
+_ADD = _classes(_NP, "Add")
+_NONNEG_OPS = _classes(_NN, "Relu", "Relu6", "Sigmoid", "HardSigmoid", "Softmax", "Softplus")
+
+
+def nonneg_output(step, in_nonneg):
+    """Is this Keras-ops step's output known ≥ 0? relu/sigmoid/softmax always; moves, means and maxima of
+    non-negative tensors; sums and products of them only when every argument is a tensor (``x + c``
+    with a constant c < 0 is not)."""
+    op = step.layer
+    if isinstance(op, _NONNEG_OPS):
+        return True
+    if not (in_nonneg and all(in_nonneg)):
+        return False
+    if isinstance(op, MOVES + MEANS):
+        return True
+    if isinstance(op, _ADD + PRODUCTS) and not isinstance(op, DIVISIONS):
+        args = step.node.arguments
+        return len(args.keras_tensors) == len(args._flat_arguments)
+    return False

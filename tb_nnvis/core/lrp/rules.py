@@ -74,7 +74,7 @@ class LinearRule(Rule):
             raise LRPError(no_rule_message(step.layer, f"is not a Dense/convolution, so {type(self).__name__} "
                                                        f"cannot apply to it"))
         op, x, z, r = step.op, xs[0], zs[0], rs[0]
-        if ctx.nonneg[0] or not self.splits_by_sign:
+        if ctx.nonneg[0] or not self.splits_by_sign or not getattr(step, "sign_unknown", True):
             return [self.linear(op, x, z, r, ctx.nonneg[0])]
         # Not known ≥ 0 from the graph (e.g. images in [0, 1] at the input): decide at run time. The
         # x⁻ terms vanish exactly when x ≥ 0, so the cheaper branch gives the same relevance.
