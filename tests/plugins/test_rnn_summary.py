@@ -133,6 +133,10 @@ def test_callback_arguments_and_tokenisation_errors(tmp_path):
         _tokenize(model, ["abc"], ["a", "b", "c"], 2)
     feed, tokens, _ = _tokenize(model, ["ab", "c"], ["a", "b", "c"], 100)
     assert feed.tolist() == [[0, 1], [2, 0]] and tokens == [["a", "b"], ["c"]]
+    lookup = keras.layers.StringLookup(vocabulary=list("abc"))   # "[UNK]" is index 0
+    feed, tokens, vocab = _tokenize(model, ["abz", "ca"], lookup, 100)
+    assert vocab == ["[UNK]", "a", "b", "c"] and tokens == [list("abz"), list("ca")]
+    assert feed[0].tolist() == np.asarray(lookup(list("abz"))).tolist() and feed[1].tolist() == [3, 1, 0]
 
 
 def test_a_model_without_recurrent_layers_warns_and_trains_on(tmp_path, caplog):
