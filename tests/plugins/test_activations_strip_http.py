@@ -1,5 +1,6 @@
 """The filmstrip in one request (``/unit_strip``) and the latest step in ``/tags``, against a real
 ``tensorboard`` on both loaders: every tile of the strip is the unit's tile of ``/atlas`` at that step."""
+import base64
 import json
 
 import numpy as np
@@ -69,3 +70,12 @@ def test_long_strips_wrap_into_rows():
     assert plugin._strip_cols(500, 4) == 500
     assert plugin._strip_cols(500, 48) == 4096 // 48
     assert plugin._strip_cols(2, 9000) == 1
+
+
+def test_packed_stats_are_the_json_stats(server):
+    plain = helpers.get_json(server, P + "/stats", run="cnn", layer="conv2")
+    packed = helpers.get_json(server, P + "/stats", run="cnn", layer="conv2", encoding="f32")
+    assert packed["steps"] == plain["steps"] == [0, 4, 8] and packed["fields"] == plain["fields"]
+    values = np.frombuffer(base64.b64decode(packed["f32"]), "<f4").reshape(packed["shape"])
+    assert values.shape == (3, 16, 6)
+    np.testing.assert_array_equal(values, np.array(plain["values"], np.float32))

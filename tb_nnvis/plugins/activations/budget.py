@@ -47,6 +47,12 @@ def units_within(shapes, budget):
     return lo
 
 
-def megabytes(n):
-    """``n`` bytes as text for messages: ``'4.2 MB'``."""
-    return f"{n / 1e6:.1f} MB"
+def size_text(n):
+    """``n`` bytes as text for messages.
+
+    >>> size_text(4_200_000), size_text(40_000), size_text(512)
+    ('4.2 MB', '40 kB', '512 bytes')
+    """
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.0f} kB" if n >= 1e3 else f"{n:.0f} bytes"
