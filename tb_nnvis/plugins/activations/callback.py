@@ -144,11 +144,11 @@ class ActivationsCallback(SummaryCallback):
         what = "the default layers" if self.layers is None else "the chosen layers"
         logger.warning(
             "tb_nnvis: %s of model %r would write about %s per step (%d layers, %d probes), over "
-            "max_bytes_per_step=%s: writing the first %d units of %s%s, about %s per step. To write more, "
-            "pass fewer probes, fewer layers (layers=[...]), or max_bytes_per_step=None.",
-            what, self.model.name, budget.megabytes(chosen), len(shapes), count,
-            budget.megabytes(self.max_bytes_per_step), units, ", ".join(cut[:5]), " ..." if len(cut) > 5 else "",
-            budget.megabytes(budget.step_bytes(shapes, units)))
+            "max_bytes_per_step=%d (%s): writing the first %d units of %s%s, about %s per step. To write "
+            "more, pass fewer probes, fewer layers (layers=[...]), or max_bytes_per_step=None.",
+            what, self.model.name, budget.size_text(chosen), len(shapes), count, self.max_bytes_per_step,
+            budget.size_text(self.max_bytes_per_step), units, ", ".join(cut[:5]), " ..." if len(cut) > 5 else "",
+            budget.size_text(budget.step_bytes(shapes, units)))
         return units
 
     def _write_top_examples(self, step, batch_size=64):
