@@ -75,17 +75,31 @@ def check_traces(traces):
 
 
 def quantize(values, valid):
-    """``(q uint8 [P, T, U], ranges float32 [U, 2])`` over the valid steps ``[P, T]``."""
-    finite = np.isfinite(values) & valid[..., None]
-    lo = np.where(finite, values, np.inf).min(axis=(0, 1))
-    hi = np.where(finite, values, -np.inf).max(axis=(0, 1))
-    empty = ~np.isfinite(lo)
-    lo, hi = np.where(empty, 0.0, lo), np.where(empty, 0.0, hi)
-    scale = np.where(hi > lo, LEVELS / np.where(hi > lo, hi - lo, 1.0), 0.0)
-    with np.errstate(invalid="ignore"):
-        q = np.rint((np.where(finite, values, lo) - lo) * scale)
-    q = np.where(finite | ~valid[..., None], np.clip(q, 0, LEVELS), NONFINITE).astype(np.uint8)
-    return q, np.stack([lo, hi], axis=-1).astype(np.float32)
+    """``(q uint8 [P, T, U], ranges float32 [U, 2])`` over the valid steps ``[P, T]``.
+
+    One pass per statistic in float32 when every value is finite and every step real (the usual case).
+    """
+    finite = np.isfinite(values)
+    simple = bool(valid.all()) and bool(finite.all())
+    if simple:
+        lo, hi = values.min(axis=(0, 1)), values.max(axis=(0, 1))
+    else:
+        ok = finite & valid[..., None]
+        lo = np.where(ok, values, np.inf).min(axis=(0, 1))
+        hi = np.where(ok, values, -np.inf).max(axis=(0, 1))
+        empty = ~np.isfinite(lo)
+        lo, hi = np.where(empty, 0.0, lo), np.where(empty, 0.0, hi)
+    lo, hi = lo.astype(np.float32), hi.astype(np.float32)
+    span = hi - lo
+    scale = np.where(span > 0, LEVELS / np.where(span > 0, span, 1), 0).astype(np.float32)
+    q = (values if simple else np.where(finite, values, lo)) - lo
+    q *= scale
+    np.rint(q, out=q)
+    np.clip(q, 0, LEVELS, out=q)
+    q = q.astype(np.uint8)
+    if not simple:
+        q[~finite & valid[..., None]] = NONFINITE
+    return q, np.stack([lo, hi], axis=-1)
 
 
 def encode_traces(tokens, traces, zlevel=1):
