@@ -15,6 +15,7 @@ import { ActivationsSidebar } from "./sidebar.js";
 import { LayerView } from "./layer.js";
 import { UnitView } from "./unit.js";
 import { Overview, OVERVIEW_FIELDS } from "./overview.js";
+import { WeightDynamics } from "./dynamics.js";
 
 const PLUGIN = "nnvis_activations";
 const NO_SOURCE = { source: null, count: 0, tileW: 1, tileH: 1, srcCols: 1, cellW: 1, cellH: 1 };
@@ -85,6 +86,7 @@ class ActivationsApp {
 
     this.content = el("div", "nv-content");
     this.content.append(this.header, row, ovCard);
+    this.dynamics = new WeightDynamics(this.content); // weight norms and update ratios, when logged
     this.empty = el("div", "nv-empty");
     this.empty.hidden = true;
     main.append(this.banner, this.empty, this.content);
@@ -155,7 +157,7 @@ class ActivationsApp {
     this.syncControls();
     onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
     onDataReloaded(() => this.reload());
-    onThemeChange(() => { this.grid.redraw(); this.overview.draw(); });
+    onThemeChange(() => { this.grid.redraw(); this.overview.draw(); this.dynamics.draw(); });
     await this.loadTags();
   }
 
@@ -186,6 +188,7 @@ class ActivationsApp {
     if (!this.tags) return this.loadTags();
     try { this.tags = await getJSON("tags"); } catch (_) { return; }
     this.renderRuns();
+    if (this.S.run) this.dynamics.show(this.S.run);
     if (this.S.run && this.tags.runs[this.S.run] && this.tags.runs[this.S.run][this.S.layer]) {
       this.renderLayers();
       await this.loadLayerMeta(true);
@@ -213,6 +216,7 @@ class ActivationsApp {
 
   async selectRun(run, initial = false) {
     this.S.run = run;
+    this.dynamics.show(run);
     this.renderRuns();
     const layers = (this.tags.runs || {})[run];
     if (!layers || !Object.keys(layers).length) {

@@ -7,6 +7,7 @@ import { apiUrl, showError } from "../shared/api.js";
 import { valueAt, peakOf, unitTileCanvas, FLAG_NAN, FLAG_POSINF, FLAG_NEGINF } from "./atlas.js";
 import { COLORMAPS } from "../shared/colormap.js";
 import { el } from "../shared/dom.js";
+import { showCrop } from "./crops.js";
 
 export class DetailPanel {
   /** callbacks: {onClose(), onStep(step), onPlay(playing)} */
@@ -177,6 +178,7 @@ export class DetailPanel {
         img.addEventListener("error", () => { img.remove(); box.classList.remove("nv-loading"); box.classList.add("nv-noimg"); box.textContent = `#${ex.index}`; });
         img.src = apiUrl("example", { run, index: ex.index });
         box.appendChild(img);
+        showCrop(box, img, ex.crop); // the receptive field at the peak, when known
         if (marked) {
           const m = el("span", "nv-top-mark");
           m.style.left = `${((ex.x + 0.5) / W) * 100}%`;

@@ -5,6 +5,7 @@ import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js
 import { DetailPanel } from "./detail.js";
 import { layerRange, resolveCmap } from "./atlas.js";
 import { UnitHeatmap } from "./unit_heatmap.js";
+import { UnitWeights } from "./weights.js";
 
 export class UnitView {
   constructor(parent, app) {
@@ -24,6 +25,7 @@ export class UnitView {
       onPlay: (p) => (p ? this.startPlay() : this.stopPlay()),
     });
     this.heatmap = new UnitHeatmap(parent); // LRP heatmap of the unit, when the Relevance tab logged one
+    this.weights = new UnitWeights(parent, app); // the unit's incoming weights, when they were logged
     parent.hidden = true;
   }
 
@@ -34,6 +36,7 @@ export class UnitView {
     this.stripCache.clear();
     this.noTop.clear();
     this.heatmap.reset();
+    this.weights.reset();
     this.topReq = null;
     this.filmKey = null;
   }
@@ -54,6 +57,7 @@ export class UnitView {
     });
     this.loadTop();
     this.heatmap.show(S);
+    this.weights.show(S);
     const filmKey = JSON.stringify([S.run, S.layer, S.probe, S.unit, S.cmap]);
     if (withFilm || this.filmKey !== filmKey) this.loadFilm(filmKey);
     else this.panel.markCurrent(S.step);

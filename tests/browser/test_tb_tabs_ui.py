@@ -1,7 +1,5 @@
 """TensorBoard's own Graphs and Projector tabs show what tb_nnvis writes for Keras 3 models: headless Chromium
 (Debian's) against a real ``tensorboard``."""
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -9,15 +7,9 @@ import pytest
 from tb_nnvis import projector
 from tb_nnvis.core import graph_def
 from tests import helpers
+from tests.browser.conftest import needs_chromium
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 def functional():
@@ -44,14 +36,6 @@ def logdir(tmp_path_factory):
     projector.log_activations(root / "functional", model, "pooled", x, labels=labels, step=0)
     projector.log_activations(root / "functional", model, "res_block/block_conv", x, labels=labels, step=0)
     return root
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, url):

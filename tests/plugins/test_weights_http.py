@@ -36,6 +36,12 @@ class Snapshots(keras.callbacks.Callback):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("weights"))
+
+
+def train(logdir):
+    """A small CNN trained two epochs with ActivationsCallback(weights, graph, projector, examples) into
+    ``logdir/cnn``, with independent weight snapshots."""
     keras.utils.set_random_seed(4)
     rng = np.random.default_rng(4)
     x = rng.random((64, 12, 12, 3)).astype("float32")
@@ -49,7 +55,6 @@ def trained(tmp_path_factory):
         keras.layers.Dense(2, name="logits"),
     ], name="cnn")
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    logdir = tmp_path_factory.mktemp("weights")
     snaps = Snapshots()
     cb = ActivationsCallback(logdir / "cnn", probes=x[:2], examples=x, top_k=3, weights=True, graph=True,
                              projector={"inputs": x, "labels": y})
