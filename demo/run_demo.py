@@ -57,6 +57,9 @@ def main():
     from demo import char_lstm
 
     char_lstm.write_logs(args.logdir)  # a character LSTM on the standard library's sources, about 75 s
+    from demo import shortcut
+
+    shortcut.write_logs(args.logdir)  # a class with a planted mark, and SpRAy to find it (Relevance tab, Strategies)
     if args.no_serve:
         return
     print(f"\nOpen http://localhost:{args.port}/#nnvis_activations", flush=True)

@@ -3,7 +3,7 @@
 // Canvas drawing only; text goes in with textContent.
 
 import { cssVar } from "../shared/theme.js";
-import { heatmapImage } from "../shared/heatmap.js";
+import { HeatmapCanvas } from "../shared/heatmap.js";
 import { el } from "../shared/dom.js";
 import { fmt } from "../shared/format.js";
 
@@ -108,32 +108,26 @@ export function drawSpectrum(canvas, w, h, eigenvalues, gap) {
   });
 }
 
-/** A canvas with member i's thumbnail (cut from the atlas) and, when `values` are given, its heatmap over it. */
-export function memberCanvas(atlas, grid, hw, i, values, m, { px = 44, opacity = 0.65 } = {}) {
+/** Member i's input thumbnail cut from the atlas, at its own size (a canvas), or null without an atlas. */
+export function thumbnail(atlas, grid, hw, i) {
+  if (!atlas || !grid) return null;
   const [h, w] = hw;
-  const scale = Math.max(1, Math.floor(px / Math.max(h, w)));
   const c = document.createElement("canvas");
-  c.className = "nv-pixelated";
-  c.width = w * scale;
-  c.height = h * scale;
-  const ctx = c.getContext("2d");
-  ctx.imageSmoothingEnabled = false;
-  ctx.fillStyle = cssVar("--nv-tile-bg") || "#ddd";
-  ctx.fillRect(0, 0, c.width, c.height);
-  if (atlas && grid) {
-    const [r, col] = [Math.floor(i / grid[1]), i % grid[1]];
-    ctx.drawImage(atlas, col * w, r * h, w, h, 0, 0, c.width, c.height);
-  }
-  if (values) {
-    const small = document.createElement("canvas");
-    small.width = w;
-    small.height = h;
-    small.getContext("2d").putImageData(heatmapImage(values, h, w, m), 0, 0);
-    ctx.globalAlpha = atlas ? opacity : 1;
-    ctx.drawImage(small, 0, 0, c.width, c.height);
-    ctx.globalAlpha = 1;
-  }
+  c.width = w;
+  c.height = h;
+  const [r, col] = [Math.floor(i / grid[1]), i % grid[1]];
+  c.getContext("2d").drawImage(atlas, col * w, r * h, w, h, 0, 0, w, h);
   return c;
+}
+
+/** A canvas with member i's thumbnail and, when `values` are given, its heatmap over it (the exact value
+ *  under the cursor in a tooltip). */
+export function memberCanvas(atlas, grid, hw, i, values, m, { px = 44, opacity = 0.65, label = "member" } = {}) {
+  const [h, w] = hw;
+  const image = thumbnail(atlas, grid, hw, i);
+  const hm = new HeatmapCanvas(null, { size: px, label });
+  hm.draw({ values: values || new Float32Array(h * w), h, w, m, image, opacity: image ? opacity : 1, showMap: !!values });
+  return hm.canvas;
 }
 
 /** Rows of stacked bars, one per loaded step: each cluster's share of the class, in its colour. */

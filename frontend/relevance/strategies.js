@@ -10,7 +10,7 @@ import { StepSlider } from "../shared/slider.js";
 import { el, option, field } from "../shared/dom.js";
 import { HeatmapCanvas, symmetricScale } from "../shared/heatmap.js";
 import { showTooltip, hideTooltip } from "../shared/tooltip.js";
-import { clusterColor, scatterPositions, drawScatter, nearestPoint, drawSpectrum, memberCanvas, historyBars } from "./spray_plots.js";
+import { clusterColor, scatterPositions, drawScatter, nearestPoint, drawSpectrum, memberCanvas, thumbnail, historyBars } from "./spray_plots.js";
 
 const SCATTER = 300;
 const MEMBERS = 24;
@@ -205,6 +205,9 @@ export class StrategiesView {
       historyBars(this.history, this.S.step, (step) => { this.S.step = step; this.loadStep(); }));
     this.body.replaceChildren(top, clusters, this.detail, history);
     if (this.S.member !== null) this.openMember(this.S.member);
+    // start the preview on the smallest cluster's first member: the strategy that is easiest to miss
+    const smallest = data.sizes.indexOf(Math.min(...data.sizes));
+    this.preview(this.S.member ?? data.labels.indexOf(smallest));
   }
 
   scatterBox() {
@@ -317,7 +320,7 @@ export class StrategiesView {
     const card = el("div", "nv-spray-box");
     card.append(el("div", "nv-spray-caption", `Example #${data.indices[i]} · cluster ${data.labels[i]} · step ${data.step}`));
     const row = el("div", "nv-map-row");
-    const thumb = atlas ? memberCanvas(atlas, data.grid, data.size, i, null, m, { px: 1 }) : null;
+    const thumb = thumbnail(atlas, data.grid, data.size, i);
     for (const [label, opts] of [["input", { showMap: false }], ["relevance", {}], ["overlay", { opacity: 0.6 }]]) {
       if (!thumb && label !== "relevance") continue;
       const fig = el("figure", "nv-map-box");
