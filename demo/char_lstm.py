@@ -51,21 +51,20 @@ def vocabulary(text):
     return ["\0", "[UNK]"] + chars
 
 
-class TimeBudget:
-    """Stops training after ``seconds`` (checked at each batch), so the demo fits its time on any CPU."""
+def time_budget(seconds):
+    """A callback that stops training after ``seconds`` (checked at each batch), so the demo fits its
+    time on any CPU."""
+    import keras
 
-    def __new__(cls, seconds):
-        import keras
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
 
-        class _Stop(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.t0 = time.time()
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() - self.start > seconds:
+                self.model.stop_training = True
 
-            def on_train_batch_end(self, batch, logs=None):
-                if time.time() - self.t0 > seconds:
-                    self.model.stop_training = True
-
-        return _Stop()
+    return TimeBudget()
 
 
 def write_logs(logdir, seconds=75, seq=100, batch=64, seed=0):
@@ -93,7 +92,7 @@ def write_logs(logdir, seconds=75, seq=100, batch=64, seed=0):
     model.fit(x, y, batch_size=batch, epochs=1000, verbose=2, callbacks=[
         keras.callbacks.TensorBoard(run),
         tb_nnvis.keras.RNNCellsCallback(run, PROBES, vocabulary=vocab, every_n_batches=50),
-        TimeBudget(seconds),
+        time_budget(seconds),
     ])
     return model
 
