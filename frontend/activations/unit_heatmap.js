@@ -5,7 +5,7 @@
 
 import { getJSON, apiUrl, PromiseCache } from "../shared/api.js";
 import { HeatmapCanvas, symmetricScale } from "../shared/heatmap.js";
-import { el } from "../shared/dom.js";
+import { el, segmented } from "../shared/dom.js";
 import { fmt } from "../shared/format.js";
 
 const RELEVANCE = "../nnvis_relevance/";
@@ -19,7 +19,9 @@ export class UnitHeatmap {
     this.heat = new HeatmapCanvas(row, { size: 150, label: "unit heatmap" });
     this.over = new HeatmapCanvas(row, { size: 150, label: "unit heatmap over its probe" });
     this.caption = el("div", "nv-hint");
-    this.box.append(this.title, row, this.caption);
+    this.method = null; // the method shown (an LRP composite or "gradient_x_input"); null: the first logged
+    this.switch = el("div", "nv-unit-heatmap-switch");
+    this.box.append(this.title, this.switch, row, this.caption);
     this.parent = parent;
     parent.append(this.box);
     this.cache = new PromiseCache(200);
@@ -39,15 +41,20 @@ export class UnitHeatmap {
     this.cache.clear();
   }
 
-  async show({ run, layer, unit, step, probe }) {
+  async show(state) {
+    const { run, layer, unit, step, probe } = state;
+    this.last = state;
     const t = ++this.tok;
     const where = ((await this.index())[run] || {})[layer];
     if (t !== this.tok) return;
     if (!where || unit < 0 || step === null) { this.box.hidden = true; return; }
+    const methods = where.composites || [where.composite];
+    const composite = methods.includes(this.method) ? this.method : methods[0];
+    this.renderSwitch(methods, composite);
     let d;
     try {
-      d = await this.cache.get(JSON.stringify([run, layer, unit, step, probe]),
-        () => getJSON(RELEVANCE + "unit_heatmap", { run, layer, unit, step, probe }));
+      d = await this.cache.get(JSON.stringify([run, layer, composite, unit, step, probe]),
+        () => getJSON(RELEVANCE + "unit_heatmap", { run, layer, unit, step, probe, composite }));
     } catch (e) {
       if (t !== this.tok) return;
       this.box.hidden = false;
@@ -67,7 +74,18 @@ export class UnitHeatmap {
     this.place();
     this.box.hidden = false;
     const when = d.step === step ? `step ${d.step}` : `step ${d.step} (the latest logged at or before ${step})`;
-    this.caption.textContent = `LRP (${d.composite}) started at unit ${unit}'s activation, on relevance probe ${d.probe} of “${d.name}” · ${when} · red: drives the unit, blue: against it · scale ±${fmt(m)}`;
+    const how = d.composite === "gradient_x_input" ? "Gradient × input of" : `LRP (${d.composite}) started at`;
+    this.caption.textContent = `${how} unit ${unit}'s activation, on relevance probe ${d.probe} of “${d.name}” · ${when} · red: drives the unit, blue: against it · scale ±${fmt(m)}`;
+  }
+
+  /** LRP or gradient × input, when both were logged. */
+  renderSwitch(methods, current) {
+    this.switch.replaceChildren();
+    if (methods.length < 2) return;
+    const label = (m) => (m === "gradient_x_input" ? "gradient × input" : `LRP ${m}`);
+    const seg = segmented("Heatmap method", methods.map((m) => [m, label(m)]), (m) => { this.method = m; this.show(this.last); });
+    seg.set(current);
+    this.switch.append(seg.el);
   }
 
   /** Beside the feature map: right under the enlarged map's readout when the panel has one. */

@@ -228,6 +228,11 @@ def test_activations_unit_panel_shows_the_units_heatmap_and_follows_the_step(tb,
             const s = new Set(); for (let i = 0; i < d.length; i += 4) if (d[i + 3]) s.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
             return s.size; }""")
         assert colours > 5
+        # LRP and gradient × input were both logged: a switch
+        frame.locator(".nv-unit-heatmap-switch button[data-value='gradient_x_input']").click()
+        frame.wait_for_function("() => document.querySelector('.nv-unit-heatmap .nv-hint').textContent.startsWith('Gradient × input')")
+        frame.locator(".nv-unit-heatmap-switch button[data-value='epsilon_plus']").click()
+        frame.wait_for_function("() => document.querySelector('.nv-unit-heatmap .nv-hint').textContent.startsWith('LRP (epsilon_plus)')")
         frame.evaluate(f"window.__nnvisActivations.setStep({cb.written_steps[0]})")
         frame.wait_for_function(f"() => document.querySelector('.nv-unit-heatmap .nv-hint').textContent.includes('step {cb.written_steps[0]} ')")
         # a layer without heatmaps shows no section

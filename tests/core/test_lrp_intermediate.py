@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tb_nnvis.lrp import LRPError, attribute
-from tb_nnvis.core.lrp.intermediate import attribute_layers, unit_heatmaps
+from tb_nnvis.core.lrp.intermediate import attribute_layers, unit_gradients, unit_heatmaps
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +143,19 @@ def test_eager_and_compiled_passes_agree(cnn):
     np.testing.assert_array_equal(t, t2)
     np.testing.assert_allclose(unit_heatmaps(model, x, "conv2", [1, 3], compiled=False),
                                unit_heatmaps(model, x, "conv2", [1, 3]), rtol=1e-5, atol=1e-8)
+
+
+def test_unit_gradients_are_gradient_times_input_of_the_units_sum(cnn):
+    import tensorflow as tf
+
+    model, x = cnn
+    got = unit_gradients(model, x, "conv2", [4, 0], batch_size=3)
+    head = keras.Model(model.inputs, model.get_layer("conv2").output)
+    xt = tf.constant(x)
+    for j, u in enumerate([4, 0]):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            total = tf.reduce_sum(head(xt)[..., u])
+        np.testing.assert_allclose(got[:, j], (tape.gradient(total, xt) * xt).numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="float inputs"):
+        unit_gradients(model, x.astype("int32"), "conv2", [0])

@@ -87,7 +87,7 @@ def _train_cnn(logdir):
     probes, labels = x[:4], y[:4]
     cb = RelevanceCallback(run, probes=probes, labels=labels, composites=["epsilon_plus", "epsilon"],
                            class_names=["A", "B", "C", XSS_CLASS], unit_layers=["conv2"],
-                           unit_heatmaps={"conv2": [0, 1, 2]})
+                           unit_heatmaps={"conv2": [0, 1, 2]}, unit_heatmap_methods=["lrp", "gradient_x_input"])
     act = ActivationsCallback(run, probes=probes, layers=["conv1", "conv2"])
     model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb, act])
     return model, probes, labels, cb

@@ -25,8 +25,9 @@ def test_tags_list_probe_sets_composites_and_unit_layers(tb):
     cnn = tags["runs"]["cnn"]["probes"]
     assert cnn["kind"] == "image" and cnn["composites"] == ["epsilon_plus", "epsilon"] and cnn["probes"] == 4
     assert cnn["units"] == {"epsilon_plus": ["conv2"], "epsilon": ["conv2"]}
-    assert cnn["unit_heatmaps"] == {"epsilon_plus": ["conv2"]}
-    assert tags["unit_heatmaps"]["cnn"] == {"conv2": {"name": "probes", "composite": "epsilon_plus"}}
+    assert cnn["unit_heatmaps"] == {"epsilon_plus": ["conv2"], "gradient_x_input": ["conv2"]}
+    assert tags["unit_heatmaps"]["cnn"] == {"conv2": {"name": "probes", "composite": "epsilon_plus",
+                                                      "composites": ["epsilon_plus", "gradient_x_input"]}}
     assert tags["runs"]["text"]["documents"]["kind"] == "text"
     assert "broken" in tags["runs"]  # listed; its data gives a 400 when read
 
@@ -68,6 +69,9 @@ def test_units_and_unit_heatmap(tb, logs):
     hm = helpers.get_json(tb, P + "/unit_heatmap", run="cnn", layer="conv2", step=last + 1000, probe=0, unit=2)
     assert hm["step"] == last and hm["shape"] == [12, 12] and len(hm["values"]) == 144
     assert hm["name"] == "probes" and hm["composite"] == "epsilon_plus"
+    grad = helpers.get_json(tb, P + "/unit_heatmap", run="cnn", layer="conv2", step=last, probe=0, unit=2,
+                            composite="gradient_x_input")
+    assert grad["composite"] == "gradient_x_input" and grad["values"] != hm["values"]
 
 
 @pytest.mark.parametrize("path, params, code, message", [
@@ -80,6 +84,7 @@ def test_units_and_unit_heatmap(tb, logs):
     ("/relevance", dict(run="text", name="documents", composite="epsilon_plus", step=0, probe=0), 400, "image"),
     ("/units", dict(run="cnn", name="probes", composite="epsilon", layer="conv1", step=0, probe=0), 404, "conv1"),
     ("/unit_heatmap", dict(run="cnn", layer="conv2", step=0, probe=0, unit=7), 404, "unit 7"),
+    ("/unit_heatmap", dict(run="cnn", layer="conv2", step=0, probe=0, unit=1, composite="nope"), 404, "by 'nope'"),
     ("/data", dict(run="broken", name="garbage", composite="lrp", step=0), 400, "malformed relevance data"),
     ("/static/../../setup.py", {}, 404, "no static file"),
 ])

@@ -140,6 +140,22 @@ def test_stored_unit_heatmaps_equal_unit_heatmaps(logs):
     np.testing.assert_allclose(values, expected, rtol=2e-3, atol=1e-3 * np.abs(expected).max())
 
 
+def test_stored_gradient_heatmaps_equal_a_tape_on_the_layer_output(logs):
+    model, probes, _, cb = logs["cnn"]
+    blobs = read_run(logs["logdir"] / "cnn")["probes/gradient_x_input/_unit_heatmaps/conv2"][cb.written_steps[-1]]
+    header = encoding.decode_header(blobs[0])
+    scales = encoding.decode_array(blobs[1], (4, 3))
+    values = encoding.decode_array(blobs[2], header["shape"], dtype="<f2").astype(np.float32) * scales[..., None, None]
+    head = keras.Model(model.inputs, model.get_layer("conv2").output)
+    x = tf.constant(probes)
+    for j in range(3):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(head(x)[..., j])
+        expected = (tape.gradient(total, x) * x).numpy().sum(-1)
+        np.testing.assert_allclose(values[:, j], expected, rtol=2e-3, atol=1e-3 * np.abs(expected).max() + 1e-12)
+
+
 def test_planted_word_is_the_most_relevant_token(logs):
     model, probes, labels, cb = logs["text"]
     data = read_run(logs["logdir"] / "text")
@@ -177,6 +193,7 @@ def test_callback_warns_once_and_training_goes_on_for_a_layer_without_a_rule(cap
     (dict(probes=np.ones((2, 4)), labels=[1]), "one class per probe"),
     (dict(probes=np.ones((2, 4)), unit_heatmaps=["conv"]), "unit_heatmaps must be a dict"),
     (dict(probes=np.ones((2, 4)), every_n_epochs=-1), "every_n_epochs"),
+    (dict(probes=np.ones((2, 4)), unit_heatmap_methods="deconv"), "unit_heatmap_methods must be among"),
 ])
 def test_callback_arguments_are_checked(kwargs, message, tmp_path):
     with pytest.raises(ValueError, match=message):

@@ -1,16 +1,18 @@
 """``RelevanceCallback``: LRP heatmaps of fixed probes while a model trains, for the Relevance dashboard."""
+import itertools
 import time
 
 import keras
 import numpy as np
 
 from tb_nnvis.core.lrp import explainer
-from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_heatmaps
+from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_gradients, unit_heatmaps
 from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, first_input
 from tb_nnvis.plugins.relevance import summary
 from tb_nnvis.plugins.relevance.spray_callback import SprayOption
 
 TARGET_MODES = ("predicted", "true")
+HEATMAP_METHODS = ("lrp", "gradient_x_input")
 
 
 class RelevanceCallback(SummaryCallback):
@@ -39,6 +41,8 @@ class RelevanceCallback(SummaryCallback):
         which units carry the decision.
       unit_heatmaps: ``{layer: "all" or [units]}``: for each probe, the input heatmap of each named unit (LRP
         started at the unit's activation), with the first composite; one pass per unit, batched over probes.
+      unit_heatmap_methods: ``"lrp"``, ``"gradient_x_input"`` (float inputs only) or both in a list: the
+        Activations tab switches between them.
       every_n_epochs, every_n_batches: when to write (see :class:`tb_nnvis.plugins._callback.SummaryCallback`).
       name: the probe set's name on the dashboard.
       spray: SpRAy of whole classes, repeated as the model trains, e.g. ``{"examples": x_val[:2000],
@@ -64,7 +68,7 @@ class RelevanceCallback(SummaryCallback):
 
     def __init__(self, log_dir, probes, labels=None, composites="epsilon_plus", targets="predicted", top_classes=3,
                  class_names=None, vocabulary=None, unit_layers=None, unit_heatmaps=None, every_n_epochs=1,
-                 every_n_batches=None, name="probes", spray=None):
+                 every_n_batches=None, name="probes", spray=None, unit_heatmap_methods="lrp"):
         super().__init__(log_dir, every_n_epochs=every_n_epochs, every_n_batches=every_n_batches)
         if probes is None:
             raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
@@ -88,6 +92,10 @@ class RelevanceCallback(SummaryCallback):
         if unit_heatmaps is not None and not isinstance(unit_heatmaps, dict):
             raise ValueError('unit_heatmaps must be a dict {layer: "all" or [units]}, e.g. {"conv3": "all"}')
         self.unit_heatmaps = dict(unit_heatmaps or {})
+        methods = [unit_heatmap_methods] if isinstance(unit_heatmap_methods, str) else list(unit_heatmap_methods)
+        if not methods or any(m not in HEATMAP_METHODS for m in methods):
+            raise ValueError(f"unit_heatmap_methods must be among {HEATMAP_METHODS}, got {unit_heatmap_methods!r}")
+        self.heatmap_methods = methods
         self.set_name = str(name)
         self.num_targets = None
         self._eager_s = 0.0
@@ -154,12 +162,18 @@ class RelevanceCallback(SummaryCallback):
                 value = value.reshape((p, t) + value.shape[1:])
                 self.submit(f"unit relevance of {layer}", lambda l=layer, v=value, c=comp: summary.relevance_units(
                     self.set_name, l, v, targets, composite=c, step=step))
-        for layer, units in self._heatmap_units.items():
-            heat = self.guard(f"unit heatmaps of {layer}", lambda l=layer, u=units: unit_heatmaps(
-                self._explained, self._lrp_inputs, l, u, composite=self.composites[0], compiled=self._compiled()))
+        for (layer, units), method in itertools.product(self._heatmap_units.items(), self.heatmap_methods):
+            what = f"unit heatmaps ({method}) of {layer}"
+            if method == "lrp":
+                label = self.composites[0]
+                heat = self.guard(what, lambda l=layer, u=units: unit_heatmaps(
+                    self._explained, self._lrp_inputs, l, u, composite=label, compiled=self._compiled()))
+            else:
+                label = method
+                heat = self.guard(what, lambda l=layer, u=units: unit_gradients(self._explained, self._lrp_inputs, l, u))
             if heat is not None:
-                self.submit(f"unit heatmaps of {layer}", lambda l=layer, u=units, h=heat: summary.relevance_unit_heatmaps(
-                    self.set_name, l, u, h, composite=self.composites[0], step=step))
+                self.submit(what, lambda l=layer, u=units, h=heat, c=label: summary.relevance_unit_heatmaps(
+                    self.set_name, l, u, h, composite=c, step=step))
 
     # ---- internals ----------------------------------------------------------------------------------
 

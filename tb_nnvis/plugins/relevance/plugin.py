@@ -4,14 +4,15 @@ Routes (GET; JSON unless noted; errors are 4xx ``{"error": message}``):
 
 - ``/index.js``, ``/static/<path>``: the frontend.
 - ``/tags``: ``{"runs": {run: {name: {kind, composites, probes, units: {composite: [layers]},
-  unit_heatmaps: {composite: [layers]}}}}, "unit_heatmaps": {run: {layer: {name, composite}}}}``.
+  unit_heatmaps: {composite: [layers]}}}}, "unit_heatmaps": {run: {layer: {name, composite, composites}}}}``.
 - ``/steps?run&name&composite``: loaded steps, the sampling limit and how to raise it.
 - ``/data?run&name&composite&step``: header (targets, labels, class names, shape, tokens), scores, sums;
   for text also the relevance ``[P][T][L]`` (NaN past a document's end).
 - ``/relevance?run&name&composite&step&probe``: image relevance, float32 ``[T, H, W]`` little-endian bytes.
 - ``/input?run&name&composite&step&probe``: the probe image as PNG.
 - ``/units?run&name&composite&layer&step&probe``: each target's relevance per unit of a layer.
-- ``/unit_heatmap?run&layer&step&probe&unit``: the unit's input heatmap at the latest logged step ≤ step.
+- ``/unit_heatmap?run&layer&step&probe&unit[&composite]``: the unit's input heatmap at the latest logged step
+  ≤ step, by the first logged method (an LRP composite or ``gradient_x_input``) or the one named.
 """
 import numpy as np
 from tensorboard.plugins import base_plugin
@@ -126,8 +127,10 @@ class RelevancePlugin(base_plugin.TBPlugin):
                     if c["layer"] not in layers:
                         layers.append(c["layer"])
                 if c["kind"] == metadata.UNIT_HEATMAPS:
-                    heatmaps.setdefault(run, {}).setdefault(c["layer"], {"name": c["name"],
-                                                                         "composite": c["composite"]})
+                    where = heatmaps.setdefault(run, {}).setdefault(c["layer"], {
+                        "name": c["name"], "composite": c["composite"], "composites": []})
+                    if c["composite"] not in where["composites"]:
+                        where["composites"].append(c["composite"])
         return {"runs": runs, "unit_heatmaps": heatmaps}, _JSON
 
     @route
@@ -185,8 +188,11 @@ class RelevancePlugin(base_plugin.TBPlugin):
     def _serve_unit_heatmap(self, request):
         params = Params(request)
         run, layer = params.str("run"), params.str("layer")
-        tag, content = self._find(request, metadata.UNIT_HEATMAPS, run, f"unit heatmaps of layer {layer!r}",
-                                  layer=layer)
+        # the first logged method (an LRP composite, or gradient_x_input) unless one is asked for
+        match = {"layer": layer, **({"composite": params.str("composite")} if request.args.get("composite") else {})}
+        tag, content = self._find(request, metadata.UNIT_HEATMAPS, run,
+                                  f"unit heatmaps of layer {layer!r}" + (f" by {match['composite']!r}"
+                                                                         if "composite" in match else ""), **match)
         datums = self._reader.read(request, run, tag, metadata.UNIT_HEATMAPS)
         datum = _reader.at_or_before(datums, params.int("step"))
         if datum is None or len(datum.values) <= metadata.HM_VALUES:
