@@ -60,6 +60,9 @@ def main():
     from demo import shortcut
 
     shortcut.write_logs(args.logdir)  # a class with a planted mark, and SpRAy to find it (Relevance tab, Strategies)
+    from demo import weights
+
+    weights.write_logs(args.logdir)  # filters beside maps, weight dynamics at two learning rates; Graphs, Projector
     if args.no_serve:
         return
     print(f"\nOpen http://localhost:{args.port}/#nnvis_activations", flush=True)
