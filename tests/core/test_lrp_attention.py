@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tb_nnvis.lrp import attribute
+from tb_nnvis.lrp import LRPError, attribute
 
 L = keras.layers
 
@@ -254,3 +254,11 @@ def test_planted_token_is_the_most_relevant_in_90_percent_of_held_out_documents(
     assert (np.asarray(model(x)).argmax(1) == y).mean() > 0.95
     rel = attribute(model, x, target=y, composite="attn_lrp")
     assert (rel.argmax(1) == where).mean() >= 0.9
+
+
+def test_additive_attention_scores_are_a_clear_error():
+    q_in = keras.Input((3, 2))
+    att = L.Attention(score_mode="concat", name="additive")
+    model = keras.Model(q_in, L.Dense(2)(L.Flatten()(att([q_in, q_in]))))
+    with pytest.raises(LRPError, match=r"(?s)'additive' \(Attention\) scores by 'concat'.*layer_map"):
+        attribute(model, np.ones((1, 3, 2), "float32"), composite="attn_lrp")
