@@ -187,9 +187,10 @@ def attribute(model, x, target=None, composite="epsilon_plus", layers=None, **pr
         x: a batch (numpy/tensor), or a list of batches for a multi-input model.
         target: None (the predicted class), an int, or one int per example.
         composite: a preset name (``"epsilon"``, ``"epsilon_plus"``, ``"epsilon_alpha2_beta1"``,
-            ``"epsilon_plus_flat"``, ``"epsilon_alpha2_beta1_flat"``, ``"epsilon_gamma_box"``) or a
-            :class:`Composite`.
+            ``"epsilon_plus_flat"``, ``"epsilon_alpha2_beta1_flat"``, ``"epsilon_gamma_box"``,
+            ``"attn_lrp"`` for transformers) or a :class:`Composite`.
         **preset_kwargs: the preset's parameters, e.g. ``low=0., high=1.`` for ``epsilon_gamma_box``,
+            ``cp_lrp=True`` for ``attn_lrp``,
             ``epsilon=``, ``layer_map={MyLayer: Pass()}``, ``name_map={"fc": Epsilon(0.1)}``.
         layers: optional layer names; then the result is ``(relevance, {name: relevance at the layer's
             output})``, from the same pass (see :func:`tb_nnvis.core.lrp.intermediate.attribute_layers`).
