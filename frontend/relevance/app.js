@@ -278,8 +278,9 @@ class RelevanceApp {
     if (d.labels) opts.push(option("true", `true (${className(d, d.labels[this.S.probe])})`));
     for (const c of row) opts.push(option(`c${c}`, className(d, c)));
     this.targetSel.replaceChildren(...opts);
-    if (![...this.targetSel.options].some((o) => o.value === this.S.target)) this.S.target = "predicted";
-    this.targetSel.value = this.S.target;
+    // A class this probe did not log keeps the choice (the view says so) and the menu shows the prediction.
+    const known = [...this.targetSel.options].some((o) => o.value === this.S.target);
+    this.targetSel.value = known ? this.S.target : "predicted";
   }
 
   setOption(name, value) {

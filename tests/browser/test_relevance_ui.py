@@ -243,3 +243,14 @@ def test_activations_unit_panel_shows_the_units_heatmap_and_follows_the_step(tb,
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_a_target_the_probe_did_not_log_is_explained(tb, browser):
+    tab = Tab(browser, deep_link(tb, run="odd", name="nan probes", target="c2", probe=0))
+    try:
+        tab.wait_for("() => document.querySelector('.nv-probe-detail .nv-message')")
+        note = tab.frame.locator(".nv-probe-detail .nv-message").text_content()
+        assert "was not logged for this probe" in note and relevance_logs.XSS_CLASS in note
+        assert tab.js("document.querySelector('#nv-target').value") == "predicted"
+    finally:
+        tab.close()
