@@ -105,9 +105,10 @@ export class SearchPanel {
 
   showMatches(d) {
     const n = d.spans.length;
-    this.matchInfo.textContent = d.cells.length
-      ? `Cells ${d.cells.join(", ")} are on together in ${n} place${n === 1 ? "" : "s"} (outlined in the text).`
-      : "Check cells to see where they are on together.";
+    const places = `${n} place${n === 1 ? "" : "s"} (marked in the text)`;
+    this.matchInfo.textContent = !d.cells.length ? "Check cells to see where they are on together."
+      : d.cells.length === 1 ? `Cell ${d.cells[0]} is on in ${places}.`
+        : `Cells ${d.cells.join(", ")} are on together in ${places}.`;
   }
 
   showPattern(d) {

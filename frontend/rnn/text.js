@@ -118,8 +118,6 @@ export class TextPanel {
   onDown(e) {
     const hit = this.tokenAt(e.target);
     if (!hit || e.button !== 0) return;
-    e.preventDefault();
-    this.box.focus({ preventScroll: true });
     this.drag = { probe: hit.probe, from: hit.t, to: hit.t };
     this.setSelection({ probe: hit.probe, start: hit.t, end: hit.t + 1 }, false);
   }

@@ -98,7 +98,7 @@ def test_selecting_a_span_ranks_the_quote_cell_and_matches_the_other_quotes(tb, 
         matched = tab.js("""() => [...document.querySelectorAll('.nv-tok.nv-match')]
             .map(s => [Number(s.dataset.p), Number(s.dataset.t)])""")
         assert len(matched) == sum(b - a for a, b in [(4, 10), (22, 28)]) + 2 + 12
-        assert "on together in 4 places" in tab.frame.locator(".nv-match-info").text_content()
+        assert "Cell 3 is on in 4 places" in tab.frame.locator(".nv-match-info").text_content()
         # clicking the top row chooses that cell: the text is repainted and the URL follows
         tab.frame.locator(".nv-select-results tr[data-cell]").first.click()
         tab.frame.wait_for_function("() => window.__nnvisRnn.S.cell === 3")
