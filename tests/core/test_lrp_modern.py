@@ -259,3 +259,19 @@ def test_sign_split_rule_sees_relu_plus_negative_constant_as_signed():
     ref = eps_dense(xs.astype(np.float64), W1, b1, Rh)
     r = attribute(m, xs, target=0, composite=Composite(name_map={"last": ZPlus(), "first": Epsilon()}))
     np.testing.assert_allclose(r, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_glu_gives_the_signal_half_everything_and_the_gate_half_nothing():
+    x = keras.Input((4,))
+    first = L.Dense(6, use_bias=False)
+    last = L.Dense(2, use_bias=False)
+    m = keras.Model(x, last(ops.glu(first(x))))
+    xs = RNG.normal(size=(3, 4)).astype("float32")
+    W1, W2 = w64(first)[0], w64(last)[0]
+    z = xs.astype(np.float64) @ W1
+    a, gate = z[:, :3], 1 / (1 + np.exp(-z[:, 3:]))
+    y = a * gate
+    Ry = eps_dense(y, W2, 0.0, start(y @ W2, np.ones(3, int)))
+    Rz = np.concatenate([y / stab(y) * Ry, np.zeros_like(Ry)], axis=1)
+    ref = eps_dense(xs.astype(np.float64), W1, 0.0, Rz)
+    np.testing.assert_allclose(attribute(m, xs, target=1, composite="epsilon"), ref, rtol=1e-4, atol=1e-6)

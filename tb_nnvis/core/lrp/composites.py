@@ -17,7 +17,7 @@ from . import keras_ops
 from .attention import AttnLRP, SoftmaxAttnLRP
 from .normalization import LayerNormEpsilon
 from .ops import CONVOLUTION, DENSE, LINEAR
-from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, Indices, Norm, Pass, Product,
+from .rules import (AlphaBeta, EmbeddingSum, Epsilon, Flat, Gamma, GatedHalf, Indices, Norm, Pass, Product,
                     RecurrentEpsilon, Route, ZBox, ZPlus)
 
 
@@ -86,7 +86,7 @@ class Composite:
             (keras_ops.PREPROCESSING, Pass()), (LAYERNORM, LayerNormEpsilon()), (MULTIPLY, Product()),
             (keras_ops.SUMS, Norm(stabilizer)), (keras_ops.PRODUCTS, Product()), (keras_ops.MOVES, Route()),
             (keras_ops.MEANS, Norm(stabilizer)), (keras_ops.ELEMENTWISE + keras_ops.OP_SOFTMAX, Pass()),
-            (ATTENTION, AttnLRP()),
+            (ATTENTION, AttnLRP()), (keras_ops.GLU, GatedHalf()),
         ]
 
     @classmethod

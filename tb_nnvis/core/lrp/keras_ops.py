@@ -11,6 +11,7 @@ so they take no relevance: under ``Norm`` they absorb their share like a bias do
 - moves (reshape, transpose, slicing, concatenation, stacking, padding, ...): :class:`Route`;
 - means and sums over axes: :class:`Norm`, as average pooling;
 - element-wise activations (relu, sigmoid, gelu, silu, ...) and casts: :class:`Pass`;
+- ``ops.glu`` (a ⊙ sigmoid(b) of the two halves): :class:`GatedHalf`, all to a, the gate b takes none;
 - input preprocessing layers (``Rescaling``, ``Normalization``) and ConvNeXt's ``LayerScale``: :class:`Pass`,
   as zennit treats input normalisation.
 
@@ -42,10 +43,11 @@ MOVES = (_classes(_NP, "Reshape", "Transpose", "Concatenate", "ExpandDims", "Squ
          + _classes(_CORE, "Slice", "Unstack", "ConvertToTensor"))
 MEANS = _classes(_NP, "Mean", "Sum", "Average")
 ELEMENTWISE = (_classes(_NN, "Relu", "Relu6", "Sigmoid", "HardSigmoid", "Silu", "HardSilu", "Gelu", "Elu",
-                        "Selu", "Celu", "LeakyRelu", "Softplus", "Softsign", "Tanh", "HardTanh", "Glu")
+                        "Selu", "Celu", "LeakyRelu", "Softplus", "Softsign", "Tanh", "HardTanh")
                + _classes(_NP, "Tanh", "Abs", "Absolute", "Clip")
                + _classes(_CORE, "Cast", "StopGradient"))
 OP_SOFTMAX = _classes(_NN, "Softmax")
+GLU = _classes(_NN, "Glu")
 
 PREPROCESSING = tuple(getattr(keras.layers, n) for n in ("Rescaling", "Normalization") if hasattr(keras.layers, n))
 try:  # ConvNeXt's per-channel scaling by a learned constant

@@ -308,6 +308,20 @@ class Product(Rule):
         return [x * g if sig else None for x, g, sig in zip(xs, grads, signals)]
 
 
+class GatedHalf(Rule):
+    """``ops.glu``: the output is a ⊙ sigmoid(b) for the two halves of the input along ``axis``; the signal
+    half a takes all the relevance (R·z/stabilize(z), the gate held constant) and the gate half none."""
+
+    def __init__(self, epsilon=None):
+        self.epsilon = epsilon
+
+    def propagate(self, step, xs, zs, rs, ctx):
+        eps = ctx.epsilon if self.epsilon is None else self.epsilon
+        axis = getattr(step.layer, "axis", -1)
+        r = rs[0] * zs[0] / stabilize(zs[0], eps)
+        return [tf.concat([r, tf.zeros_like(r)], axis=axis)]
+
+
 class Indices(Rule):
     """Steps that compute integers or booleans (positions, masks): nothing to propagate."""
 
