@@ -149,3 +149,22 @@ def test_unknown_layers_and_malformed_data_give_messages(tb, browser):  # noqa: 
         assert "values blob is not zlib data" in tab.frame.locator(".nv-main .nv-error").first.text_content()
     finally:
         tab.close()
+
+
+def test_keyboard_chooses_cells_and_selects_spans(tb, browser):  # noqa: F811
+    tab = Page(browser, link(tb, run="quote", layer="lstm", cell=2))
+    try:
+        tab.frame.locator(".nv-cells-canvas").focus()
+        tab.page.keyboard.press("ArrowDown")
+        tab.frame.wait_for_function("() => window.__nnvisRnn.S.cell === 3")
+        assert tab.frame.locator(".nv-text-card .nv-card-title").text_content().startswith("Cell 3")
+        start = helpers.QUOTE_TEXTS[0].index('"')
+        box = tab.frame.locator(f".nv-tok[data-p='0'][data-t='{start}']").bounding_box()
+        tab.page.mouse.move(box["x"] + 2, box["y"] + 5)   # the cursor starts where the pointer is
+        tab.frame.locator(".nv-text").focus()
+        for _ in range(5):
+            tab.page.keyboard.press("Shift+ArrowRight")
+        assert tab.ranked(".nv-select-results")[0] == helpers.QUOTE_CELL
+        assert tab.js("() => window.__nnvisRnn.selection") == {"probe": 0, "start": start, "end": start + 6}
+    finally:
+        tab.close()
