@@ -182,3 +182,20 @@ def test_clear_errors():
     stateful = keras.Model([inp, h0], keras.layers.GRU(2, name="g")(inp, initial_state=h0))
     with pytest.raises(ValueError, match="initial_state"):
         traces_lib.traces(stateful, [np.zeros((1, 5, 3)), np.zeros((1, 2))])
+
+
+def test_bidirectional_with_a_mask_equals_the_layer_on_real_steps():
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((None,), dtype="int32")
+    bi = keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True), name="bi")
+    model = keras.Model(inp, bi(keras.layers.Embedding(V, E, mask_zero=True, name="emb")(inp)))
+    randomise(bi)
+    got = traces_lib.traces(model, IDS)
+    out = np.asarray(model(IDS))
+    real = IDS != 0
+    np.testing.assert_allclose(got["bi/forward"]["hidden"][real], out[..., :3][real], atol=1e-5)
+    np.testing.assert_allclose(got["bi/backward"]["hidden"][real], out[..., 3:][real], atol=1e-5)
+    x, mask = embedded(model)
+    ref = replica(bi.backward_layer, x, mask)
+    for name, values in got["bi/backward"].items():
+        np.testing.assert_allclose(values, ref[name], atol=1e-5, err_msg=name)
