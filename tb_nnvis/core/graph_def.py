@@ -12,11 +12,11 @@ edges) and its parameter counts.
 Example:
 
 >>> import keras
->>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+>>> model = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(3, name="hidden"),
 ...                           keras.layers.Dense(2, name="out")], name="mlp")
 >>> graph = model_to_graph_def(model)
 >>> [(n.name, n.op, n.attr["parameters"].i) for n in graph.node]
-[('input_layer', 'InputLayer', 0), ('hidden', 'Dense', 15), ('out', 'Dense', 8)]
+[('x', 'InputLayer', 0), ('hidden', 'Dense', 15), ('out', 'Dense', 8)]
 >>> list(graph.node[2].input), graph.node[2].attr["output_shape"].s
 (['hidden'], b'(None, 2)')
 """
