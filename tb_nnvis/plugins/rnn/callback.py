@@ -76,12 +76,12 @@ class RNNCellsCallback(SummaryCallback):
             return
         result = self._tracer(self._feed)
         for path, traces in result.items():
-            self.submit(path, lambda p=path, t=traces: summary.rnn_traces(p, self._fit(t), t, step=step))
+            self.submit(path, lambda p=path, t=traces: summary.rnn_traces_pb(p, self._fit(t), t), step=step)
         if self.top_k and self._vocab is not None:
             probs = self.guard("next-token predictions", self._probabilities)
             if probs is not None:
-                self.submit("next-token predictions", lambda: summary.rnn_predictions(
-                    self._fit(probs), probs, self._vocab, step=step, k=self.top_k))
+                self.submit("next-token predictions", lambda: summary.rnn_predictions_pb(
+                    self._fit(probs), probs, self._vocab, k=self.top_k), step=step)
 
     def _fit(self, traces):
         """The tokens, cut to the steps the traces have (a vectorizer may cut texts short)."""
