@@ -1,11 +1,11 @@
-"""Keras 3 models as GraphDefs: nodes, edges, groups, shapes and parameter counts, and what a real
-``tensorboard`` serves from them (both loaders)."""
+"""Keras 3 models as GraphDefs: nodes, edges, groups, shapes and parameter counts. What a real ``tensorboard``
+serves from them is checked in tests/plugins/test_weights_http.py (both loaders, the callback's graph) and
+tests/browser/test_tb_tabs_ui.py (the Graphs tab, from write_graph)."""
 import keras
 import numpy as np
 import pytest
 
 from tb_nnvis.core import graph_def
-from tests import helpers
 
 
 def residual_model():
@@ -78,29 +78,3 @@ def test_unbuilt_and_subclassed_models_get_clear_errors():
     net(np.ones((1, 3), "float32"))
     with pytest.raises(graph_def.GraphError, match="'subclassed'.*subclassed keras.Model.*Functional API"):
         graph_def.model_to_graph_def(net)
-
-
-@pytest.fixture(scope="module")
-def graph_logdir(tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("graphs")
-    graph_def.write_graph(logdir / "functional", residual_model())
-    graph_def.write_graph(logdir / "sequential", keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2, name="out")], name="mlp"))
-    return logdir
-
-
-@pytest.mark.parametrize("load_fast", ["true", "false"])
-def test_tensorboard_serves_the_graph(graph_logdir, load_fast):
-    from google.protobuf import text_format
-    from tensorboard.compat.proto import graph_pb2
-
-    with helpers.tensorboard(graph_logdir, load_fast, plugin="graphs") as base:
-        info = helpers.get_json(base, "/data/plugin/graphs/info")
-        assert info["functional"]["run_graph"] and info["sequential"]["run_graph"]
-        status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="functional", conceptual="false")
-        assert status == 200
-        served = text_format.Parse(body.decode("utf-8"), graph_pb2.GraphDef())
-        assert nodes(served)["residual"].input == ["stem", "block/block_conv"]
-        assert nodes(served)["stem"].attr["parameters"].i == 3 * 3 * 3 * 4 + 4
-        status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="sequential", conceptual="false")
-        assert status == 200 and b'"hidden"' in body
