@@ -192,3 +192,12 @@ def test_clear_errors(small_cnn):
         featvis.render(dense, "dense", steps=1)
     with pytest.raises(ValueError, match="different batch sizes"):
         featvis.channel("a", [0, 1]) + featvis.channel("a", [0, 1, 2])
+
+
+def test_grouped_diversity_compares_only_within_each_group():
+    rng = np.random.default_rng(4)
+    acts = rng.random((4, 3, 3, 5)).astype("float32")
+    grouped = objectives.diversity("l", group=2)(_scene({"l": tf.constant(acts)}, 4)).numpy()
+    first = objectives.diversity("l")(_scene({"l": tf.constant(acts[:2])})).numpy()
+    second = objectives.diversity("l")(_scene({"l": tf.constant(acts[2:])})).numpy()
+    np.testing.assert_allclose(grouped, np.concatenate([first, second]), rtol=1e-5)

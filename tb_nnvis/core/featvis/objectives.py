@@ -159,12 +159,12 @@ def class_logit(unit):
     return objective
 
 
-def diversity(layer):
+def diversity(layer, group=None):
     """Minus the mean cosine similarity of each image's Gram matrix to the others' (lucid's
-    diversity): adding it makes the images of one unit differ from each other."""
+    diversity): adding it makes images differ from each other. With ``group=k``, only within each run
+    of ``k`` consecutive images (several images of each unit in one batch)."""
 
-    def fn(s):
-        acts = s.acts[layer]
+    def similarity(acts):  # [B, ..., C] -> [B]
         b, c = tf.shape(acts)[0], acts.shape[-1]
         flat = tf.reshape(acts, [b, -1, c])
         gram = tf.linalg.matmul(flat, flat, transpose_a=True)
@@ -172,6 +172,14 @@ def diversity(layer):
         sim = tf.matmul(gram, gram, transpose_b=True)
         others = tf.maximum(tf.cast(b, tf.float32) - 1, 1.0)
         return -(tf.reduce_sum(sim, axis=1) - tf.linalg.diag_part(sim)) / others
+
+    def fn(s):
+        acts = s.acts[layer]
+        if group is None:
+            return similarity(acts)
+        shape = tf.shape(acts)
+        grouped = tf.reshape(acts, tf.concat([[-1, group], shape[1:]], 0))
+        return tf.reshape(tf.map_fn(similarity, grouped), [-1])
 
     return Objective(fn, f"diversity({layer!r})", (layer,))
 

@@ -178,9 +178,11 @@ class Renderer:
         self._t = tf.Variable(0.0, trainable=False)
         self._saliency = tf.Variable(tf.zeros((self.batch,) + size), trainable=False)
         self._generator = tf.random.Generator.from_seed(0)
-        self._steps = tf.function(self._run_steps)
-        self._evaluate = tf.function(self._values)
-        self._restart = tf.function(self._restart_from_best)
+        # One closure per renderer: TensorFlow counts traces per Python function, and a layer's renderers
+        # (two traces each: transformed and polish steps) would otherwise read as retracing.
+        self._steps = tf.function(lambda n, transformed=True: self._run_steps(n, transformed))
+        self._evaluate = tf.function(lambda: self._values())
+        self._restart = tf.function(lambda: self._restart_from_best())
 
     def _unit_count(self, model):
         out = taps_lib._symbolic(model, {self.path})[self.path]
