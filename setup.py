@@ -19,6 +19,7 @@ PLUGINS = {
     "nnvis_activations": "tb_nnvis.plugins.loader:ActivationsLoader",
     "nnvis_relevance": "tb_nnvis.plugins.loader:RelevanceLoader",
     "nnvis_rnn": "tb_nnvis.plugins.loader:RNNCellsLoader",
+    "nnvis_featvis": "tb_nnvis.plugins.loader:FeatureVisLoader",
 }
 
 setup(
@@ -44,6 +45,8 @@ setup(
         "test": ["tensorflow-cpu>=2.16", "keras>=3.0", "pytest>=7", "playwright>=1.40"],
         # benchmarks/compare_lxt.py only: pip install torch==2.13.0 && pip install --no-deps lxt==2.1
         "lxt": ["torch==2.13.0", "lxt==2.1"],
+        # benchmarks/bench_featvis.py only: the baseline it is compared with
+        "bench": ["tf-keras-vis>=0.8"],
     },
     entry_points={
         "tensorboard_plugins": [f"{name} = {target}" for name, target in PLUGINS.items()],

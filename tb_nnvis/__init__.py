@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_LAZY = {"summary", "keras", "lrp", "core", "rnn", "projector"}
+_LAZY = {"summary", "keras", "lrp", "core", "rnn", "projector", "featvis"}
 
 
 def __getattr__(name):

@@ -12,5 +12,6 @@
 """
 from tb_nnvis.core.graph_def import write_graph  # noqa: F401
 from tb_nnvis.plugins.activations.callback import ActivationsCallback  # noqa: F401
+from tb_nnvis.plugins.featvis.callback import FeatureVisCallback  # noqa: F401
 from tb_nnvis.plugins.relevance.callback import RelevanceCallback  # noqa: F401
 from tb_nnvis.plugins.rnn.callback import RNNCellsCallback  # noqa: F401

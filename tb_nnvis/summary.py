@@ -29,6 +29,7 @@ from tb_nnvis.plugins.relevance.summary import (  # noqa: F401
     relevance_units,
     relevance_units_pb,
 )
+from tb_nnvis.plugins.featvis.summary import feature_images, feature_images_pb  # noqa: F401
 from tb_nnvis.plugins.relevance.spray_summary import spray, spray_pb  # noqa: F401
 from tb_nnvis.plugins.rnn.summary import (  # noqa: F401
     rnn_predictions,

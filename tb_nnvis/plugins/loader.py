@@ -23,6 +23,15 @@ class RelevanceLoader(base_plugin.TBLoader):
         return RelevancePlugin(context)
 
 
+class FeatureVisLoader(base_plugin.TBLoader):
+    """Loads the Feature visualization dashboard."""
+
+    def load(self, context):
+        from tb_nnvis.plugins.featvis.plugin import FeatureVisPlugin
+
+        return FeatureVisPlugin(context)
+
+
 class RNNCellsLoader(base_plugin.TBLoader):
     """Loads the RNN cells dashboard."""
 
