@@ -1,4 +1,4 @@
-"""Every callback in ``fit`` under ``MirroredStrategy`` on two logical CPU devices: nothing written twice, and
+"""The callbacks in ``fit`` under ``MirroredStrategy`` on two logical CPU devices: nothing written twice, and
 what is written equals a single-device computation with the same (final) weights.
 
 TensorFlow's logical devices must be set before it starts, so training runs in a child process; the parent
@@ -26,7 +26,7 @@ CHILD = textwrap.dedent("""
     kind, logdir = sys.argv[1], sys.argv[2]
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
-    x, y = data()
+    x, y = data(kind)
     with strategy.scope():
         model = build(kind)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=callbacks_for(kind, logdir, x, y))
@@ -34,8 +34,15 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def data():
+CHARS = list("abc\" ")
+TEXTS = ['ab "ca" b', 'c "a b" a']
+
+
+def data(kind="activations"):
     rng = np.random.default_rng(0)
+    if kind == "rnn":  # next-character prediction over a 5-character vocabulary
+        ids = rng.integers(0, len(CHARS), (32, 10))
+        return ids, np.roll(ids, -1, axis=1)
     x = rng.random((32, 12, 12, 3)).astype("float32")
     return x, (x[:, :6].mean(axis=(1, 2, 3)) > x[:, 6:].mean(axis=(1, 2, 3))).astype("int32")
 
@@ -44,6 +51,12 @@ def build(kind):
     import keras
 
     keras.utils.set_random_seed(0)
+    if kind == "rnn":
+        model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(len(CHARS), 4),
+                                  keras.layers.LSTM(6, return_sequences=True, name="lstm"),
+                                  keras.layers.Dense(len(CHARS), name="next")])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
     model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(6, 3, activation="relu", name="conv"),
                               keras.layers.MaxPooling2D(name="pool"), keras.layers.Flatten(name="flat"),
                               keras.layers.Dense(2, name="logits")])
@@ -56,6 +69,8 @@ def callbacks_for(kind, logdir, x, y):
 
     if kind == "activations":
         return [tb_nnvis.keras.ActivationsCallback(logdir, probes=x[:3], examples=x, top_k=4)]
+    if kind == "rnn":
+        return [tb_nnvis.keras.RNNCellsCallback(logdir, probe_texts=TEXTS, vocabulary=CHARS)]
     raise ValueError(kind)
 
 
@@ -72,8 +87,24 @@ def _train(tmp_path, kind):
     return logdir, model
 
 
-@pytest.mark.parametrize("kind", ["activations"])
-def test_callbacks_under_mirrored_strategy_write_once_and_match_one_device(tmp_path, kind):
+def test_rnn_cells_under_mirrored_strategy_write_once_and_match_one_device(tmp_path):
+    from tb_nnvis.core.rnn.traces import traces
+    from tb_nnvis.plugins.rnn import encoding
+    from tests.plugins.test_rnn_summary import read_events as read_rnn_events
+
+    logdir, model = _train(tmp_path, "rnn")
+    series = read_rnn_events(logdir)
+    assert [step for step, _, _ in series["lstm"]] == [0, 4, 8]
+    stored = encoding.decode_traces(series["lstm"][-1][1])
+    ids = np.array([[CHARS.index(c) for c in text] for text in TEXTS])
+    expected = traces(model, ids)["lstm"]
+    for kind in ("hidden", "cell", "forget_gate"):
+        ref = np.asarray(expected[kind])
+        step = (ref.max(axis=(0, 1)) - ref.min(axis=(0, 1))) / 254
+        assert np.all(np.abs(stored.values(kind) - ref) <= step[None, None] + 1e-6), kind
+
+
+def test_activations_under_mirrored_strategy_write_once_and_match_one_device(tmp_path, kind="activations"):
     import keras
 
     logdir, model = _train(tmp_path, kind)
