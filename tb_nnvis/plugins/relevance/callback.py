@@ -1,6 +1,7 @@
 """``RelevanceCallback``: LRP heatmaps of fixed probes while a model trains, for the Relevance dashboard."""
 import itertools
-import time
+import logging
+import threading
 
 import keras
 import numpy as np
@@ -10,6 +11,8 @@ from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_un
 from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, first_input
 from tb_nnvis.plugins.relevance import summary
 from tb_nnvis.plugins.relevance.spray_callback import SprayOption
+
+logger = logging.getLogger("tb_nnvis")
 
 TARGET_MODES = ("predicted", "true")
 HEATMAP_METHODS = ("lrp", "gradient_x_input")
@@ -62,9 +65,8 @@ class RelevanceCallback(SummaryCallback):
     """
 
     name = "relevance"
-    # The first writes run the LRP pass eagerly: tracing it costs as much as several eager passes, and a
-    # callback that writes once per epoch may never recoup it. It stays eager while an eager pass is cheap.
-    EAGER_WRITES, CHEAP_EAGER_S = 4, 0.05
+    # The first writes run the LRP passes eagerly while a background thread traces the compiled ones:
+    # tracing costs as much as several eager passes, and the training thread should not wait for it.
 
     def __init__(self, log_dir, probes, labels=None, composites="epsilon_plus", targets="predicted", top_classes=3,
                  class_names=None, vocabulary=None, unit_layers=None, unit_heatmaps=None, every_n_epochs=1,
@@ -98,7 +100,7 @@ class RelevanceCallback(SummaryCallback):
         self.heatmap_methods = methods
         self.set_name = str(name)
         self.num_targets = None
-        self._eager_s = 0.0
+        self._traced = None  # a threading.Event once tracing started; set when the compiled passes are ready
         self._tokens = None
         self._spray = None if spray is None else SprayOption(spray, self.composites[0])
 
@@ -148,12 +150,9 @@ class RelevanceCallback(SummaryCallback):
         p, t = targets.shape
         tiled = _repeat(self._lrp_inputs, t)
         for comp in self.composites:
-            compiled, start = self._compiled(), time.perf_counter()
             rel, at_layers, used, logits = attribute_layers(
                 self._explained, tiled, self.unit_layers, target=targets.reshape(-1), composite=comp,
-                compiled=compiled)
-            if not compiled:
-                self._eager_s = max(self._eager_s, time.perf_counter() - start)
+                compiled=self._compiled())
             rel = first_input(rel) if isinstance(rel, list) else rel
             rel = rel.reshape((p, t) + rel.shape[1:])
             scores = logits.reshape(p, t, -1)[:, 0]
@@ -174,12 +173,33 @@ class RelevanceCallback(SummaryCallback):
             if heat is not None:
                 self.submit(what, lambda l=layer, u=units, h=heat, c=label: summary.relevance_unit_heatmaps(
                     self.set_name, l, u, h, composite=c, step=step))
+        if self._traced is None:
+            self._start_tracing(tiled, targets.reshape(-1))
 
     # ---- internals ----------------------------------------------------------------------------------
 
     def _compiled(self):
-        """Compile once the first writes are done, unless an eager pass costs next to nothing."""
-        return len(self.written_steps) >= self.EAGER_WRITES and self._eager_s > self.CHEAP_EAGER_S
+        """Whether the compiled passes are traced (until then the passes run eagerly)."""
+        return self._traced is not None and self._traced.is_set()
+
+    def _start_tracing(self, tiled, targets):
+        """Trace and run the compiled passes once on a background thread (the first call of a traced function
+        also pays for graph optimisation); if that fails, the passes stay eager."""
+        self._traced = threading.Event()
+        heat = list(self._heatmap_units.items()) if "lrp" in self.heatmap_methods else []
+
+        def run():
+            try:
+                for comp in self.composites:
+                    attribute_layers(self._explained, tiled, self.unit_layers, target=targets, composite=comp)
+                for layer, units in heat:
+                    unit_heatmaps(self._explained, self._lrp_inputs, layer, units, composite=self.composites[0])
+            except Exception as e:  # noqa: BLE001 - eager passes give the same numbers, only slower
+                logger.info("tb_nnvis: relevance passes stay eager (tracing failed: %s: %s)", type(e).__name__, e)
+                return
+            self._traced.set()
+
+        threading.Thread(target=run, name="tb_nnvis-relevance-trace", daemon=True).start()
 
     def _targets(self):
         """``[P, T]`` distinct classes per probe: the first shown (predicted or true), explicit ones, the true
