@@ -24,8 +24,10 @@ from tensorboard.plugins import base_plugin  # noqa: F401  (re-exported for the 
 
 logger = logging.getLogger("tb_nnvis")
 
-# TensorBoard's own defaults for how many steps it keeps per time series when no hint is given.
+# TensorBoard's own defaults for how many steps it keeps per time series when no hint is given: the Python
+# loader (--load_fast=false) and the Rust data server (--load_fast=true, and auto where it is installed).
 DEFAULT_SAMPLES = {"blob_sequence": 10, "tensor": 10}
+RUST_DEFAULT_SAMPLES = {"blob_sequence": 10, "tensor": 100}
 # Read "everything that was loaded"; the loader has already downsampled to the limit.
 READ_ALL = 1000
 
@@ -160,10 +162,16 @@ def static_file(relative):
     return data, kind
 
 
-def sample_limit(context_hints, plugin_name, data_class):
-    """How many steps per series TensorBoard keeps for this plugin (the ``--samples_per_plugin`` hint)."""
+def sample_limit(context_hints, plugin_name, data_class, data_provider=None):
+    """How many steps per series TensorBoard keeps for this plugin (the ``--samples_per_plugin`` hint, else
+    the loader's default: pass the plugin's ``data_provider`` so that the Rust loader's is known)."""
     hint = (context_hints or {}).get(plugin_name)
-    return int(hint) if hint else DEFAULT_SAMPLES[data_class]
+    if hint:
+        return int(hint)
+    from tensorboard.backend.event_processing import data_provider as python_loader
+
+    python = data_provider is None or isinstance(data_provider, python_loader.MultiplexerDataProvider)
+    return (DEFAULT_SAMPLES if python else RUST_DEFAULT_SAMPLES)[data_class]
 
 
 def sample_hint(plugin_name, loaded):

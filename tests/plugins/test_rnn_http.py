@@ -15,7 +15,7 @@ P = "/data/plugin/nnvis_rnn"
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
 def server(request):
-    data = rnn_logdir()
+    data = dict(rnn_logdir(), load_fast=request.param)
     with helpers.tensorboard(data["logdir"], request.param, plugin="nnvis_rnn") as base:
         yield base, data
 
@@ -36,7 +36,7 @@ def values_at(base, run, layer, step):
 
 
 def test_tab_is_listed_and_tags_describe_the_layers(server):
-    base, _ = server
+    base, data = server
     listing = json.loads(helpers.get(base, "/data/plugins_listing")[2])["nnvis_rnn"]
     assert listing["enabled"] and listing["tab_name"] == "RNN cells"
     status, kind, body = helpers.get(base, P + "/index.js")
@@ -49,6 +49,8 @@ def test_tab_is_listed_and_tags_describe_the_layers(server):
     steps = helpers.get_json(base, P + "/steps", run="quote", layer="lstm")
     assert [s["step"] for s in steps["steps"]] == [0, 1, 2]
     assert "--samples_per_plugin=nnvis_rnn=" in steps["hint"]
+    # the loader's own default for tensor series: the Rust data server keeps 100 steps, the Python loader 10
+    assert steps["sample_limit"] == (100 if data["load_fast"] == "true" else 10)
 
 
 def test_values_equal_the_models_traces_within_quantisation(server):

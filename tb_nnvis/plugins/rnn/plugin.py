@@ -122,7 +122,7 @@ class RNNCellsPlugin(base_plugin.TBPlugin):
     def _serve_steps(self, request):
         _, run, tag = self._layer(request)
         datums = self._read(request, run, tag)
-        limit = _server.sample_limit(self._hints, metadata.PLUGIN_NAME, "tensor")
+        limit = _server.sample_limit(self._hints, metadata.PLUGIN_NAME, "tensor", self._reader.provider)
         return {"steps": [{"step": d.step, "wall_time": d.wall_time} for d in datums], "sample_limit": limit,
                 "hint": _server.sample_hint(metadata.PLUGIN_NAME, len(datums))}, _JSON
 
