@@ -1,3 +1,27 @@
 // Entry point that TensorBoard loads (served as ./index.js next to <base href="plugin/nnvis_activations/">).
 // Everything else lives under ./static/ so that each module has exactly one URL.
-export { render } from "./static/activations/app.js";
+//
+// The modules are announced all at once (modulepreload) before the app is imported: otherwise the browser
+// finds them one import level at a time, a round trip per level before the first grid is drawn. A module
+// missing from this list still loads, as an import, just not ahead of time.
+const MODULES = [
+  "activations/app.js", "activations/sidebar.js", "activations/layer.js", "activations/unit.js",
+  "activations/overview.js", "activations/detail.js", "activations/atlas.js", "activations/weights.js",
+  "activations/dynamics.js", "activations/crops.js", "activations/unit_heatmap.js",
+  "shared/api.js", "shared/host.js", "shared/theme.js", "shared/colormap.js", "shared/slider.js",
+  "shared/dom.js", "shared/format.js", "shared/sidebar.js", "shared/grid.js", "shared/tooltip.js",
+  "shared/heatmap.js",
+];
+
+for (const path of MODULES) {
+  const link = document.createElement("link");
+  link.rel = "modulepreload";
+  link.href = new URL(`./static/${path}`, import.meta.url).href;
+  document.head.append(link);
+}
+
+/** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
+export async function render() {
+  const app = await import("./static/activations/app.js");
+  return app.render();
+}

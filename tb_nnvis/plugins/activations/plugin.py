@@ -24,6 +24,7 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 import base64
 import concurrent.futures
 import functools
+import time
 
 import numpy as np
 from tensorboard import plugin_util
@@ -36,6 +37,7 @@ from tb_nnvis.plugins._server import Params, bad_request, not_found, route
 from tb_nnvis.plugins.activations import encoding, metadata, weights
 
 _JSON, _PNG, _JS = "application/json", "image/png", "text/javascript"
+_LISTING_SECONDS = 1.0
 
 
 def _decoded_bytes(value):
@@ -56,6 +58,8 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         self._atlases = _server.LRUCache(size=256 << 20, weigh=lambda pixels: pixels.nbytes)
         # Blob reads wait on the data server (tens of ms each with --load_fast=true): do many at once.
         self._readers = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="nnvis-read")
+        self._datums = _server.LRUCache(size=64)  # (run, tag, what the listing says of it): its datums
+        self._listings = _server.LRUCache(size=16)  # (experiment, data class, run, second): the listing
 
     def get_plugin_apps(self):
         return {
@@ -86,12 +90,18 @@ class ActivationsPlugin(base_plugin.TBPlugin):
     def _ctx(self, request):
         return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
 
-    def _series(self, request, kind):
-        """``{run: {layer: (tag, parsed content)}}`` of one kind; unreadable metadata is skipped."""
+    def _series(self, request, kind, run=None):
+        """``{run: {layer: (tag, parsed content)}}`` of one kind (of one run, if given: a logdir of many
+        runs is listed faster); unreadable metadata is skipped."""
         ctx, eid = self._ctx(request)
         tensors = kind in metadata.TENSOR_KINDS
         lister = self._provider.list_tensors if tensors else self._provider.list_blob_sequences
-        listing = lister(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+        only = provider.RunTagFilter(runs=[run]) if run is not None else None
+        # The Python loader scans every step of every series to list them: share one listing between the
+        # requests of the same second (the first grid asks for /steps, /maps and /atlas at once).
+        bucket = int(time.monotonic() // _LISTING_SECONDS)
+        listing = self._listings.get((eid, tensors, run, bucket), lambda: lister(
+            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, run_tag_filter=only))
         out = {}
         for run, tags in listing.items():
             # Layers are written in model order at each step, so the last write time orders them.
@@ -114,7 +124,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         """Like :meth:`_layer`, plus the series' plugin content."""
         params = Params(request)
         run, layer = params.str("run"), params.str("layer")
-        series = self._series(request, kind)
+        series = self._series(request, kind, run)
         if run not in series:
             raise not_found(f"no activation data for run {run!r}")
         if layer not in series[run]:
@@ -123,7 +133,16 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         return params, run, tag, content
 
     def _read_blobs(self, request, run, tag):
-        return self._read(self._provider.read_blob_sequences, request, run, tag)
+        """Every loaded step of one blob series, in step order; kept while the series does not change (the
+        Python loader rebuilds every step's tensor on each read: a second for 500 steps of 512 units)."""
+        ctx, eid = self._ctx(request)
+        only = provider.RunTagFilter(runs=[run], tags=[tag])
+        listing = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME,
+                                                     run_tag_filter=only).get(run, {}).get(tag)
+        if listing is None:
+            return []
+        version = (run, tag, listing.max_step, listing.max_wall_time, listing.max_length)
+        return self._datums.get(version, lambda: self._read(self._provider.read_blob_sequences, request, run, tag))
 
     def _read_tensors(self, request, run, tag):
         return self._read(self._provider.read_tensors, request, run, tag)
@@ -320,7 +339,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         """One PNG of a probe or dataset-example series (the latest written)."""
         params = Params(request)
         run = params.str("run")
-        series = self._series(request, kind).get(run)
+        series = self._series(request, kind, run).get(run)
         if not series:
             raise not_found(f"run {run!r} has no {what}")
         tag = next(iter(series.values()))[0]
@@ -352,7 +371,7 @@ class ActivationsPlugin(base_plugin.TBPlugin):
         field = weights.receptive_field(self, request, run, params.str("layer"))
         for e in examples:  # the input region the unit saw at its peak, where the field is known
             e["crop"] = weights.crop(field, e["y"], e["x"])
-        has_images = run in self._series(request, metadata.DATASET_EXAMPLES)
+        has_images = run in self._series(request, metadata.DATASET_EXAMPLES, run)
         return {"step": datum.step, "steps": [d.step for d in datums], "unit": unit, "examples": examples,
                 "map_shape": [int(np.prod(map_shape[:-1])) if len(map_shape) > 1 else 1, width],
                 "images": has_images}, _JSON
