@@ -20,10 +20,10 @@ def tb(trained_with_weights):
 
 
 @pytest.fixture(scope="module")
-def trained_with_weights(tmp_path_factory):
-    from tests.plugins.test_weights_http import train
+def trained_with_weights():
+    from tests.plugins import weights_logs
 
-    return train(tmp_path_factory.mktemp("wui"))
+    return weights_logs.weights_logdir()
 
 
 def open_unit(browser, base, layer, unit, dark=False):

@@ -1,5 +1,6 @@
-"""The Projector bridge: files the built-in Projector reads, checked against the layer's own output, and
-served by a real ``tensorboard`` (both loaders)."""
+"""The Projector bridge: files the built-in Projector reads, checked against the layer's own output. A real
+``tensorboard`` serving them (both loaders) is checked in tests/plugins/test_weights_http.py and, in the
+browser, in tests/browser/test_tb_tabs_ui.py."""
 import keras
 import numpy as np
 import pytest
@@ -7,7 +8,6 @@ import pytest
 from tb_nnvis import projector
 from tb_nnvis.core import images
 from tb_nnvis.core import projector as core
-from tests import helpers
 
 
 def cnn():
@@ -92,18 +92,3 @@ def test_bad_input_gets_clear_errors(logged, tmp_path):
         projector.log_activations(tmp_path, model, "logits", bad)
     with pytest.raises(ValueError, match="sprite images must be"):
         projector.log_activations(tmp_path, model, "conv", x, images=np.zeros((40, 5)))
-
-
-@pytest.mark.parametrize("load_fast", ["true", "false"])
-def test_tensorboard_projector_serves_it(logged, load_fast):
-    with helpers.tensorboard(logged["logdir"], load_fast, plugin="projector") as base:
-        assert helpers.get_json(base, "/data/plugin/projector/runs") == ["run"]
-        info = helpers.get_json(base, "/data/plugin/projector/info", run="run")
-        shapes = {e["tensorName"]: e["tensorShape"] for e in info["embeddings"]}
-        assert shapes == {"conv @ step 0": [30, 5], "block/inner @ step 0": [30, 6], "logits @ step 7": [30, 3]}
-        status, _, body = helpers.get(base, "/data/plugin/projector/tensor", run="run", name="logits @ step 7")
-        assert status == 200 and np.frombuffer(body, np.float32).shape == (90,)
-        status, _, body = helpers.get(base, "/data/plugin/projector/metadata", run="run", name="conv @ step 0")
-        assert status == 200 and body.decode().count("\n") == 31 and "<b>bird</b>" in body.decode()
-        status, kind, body = helpers.get(base, "/data/plugin/projector/sprite_image", run="run", name="conv @ step 0")
-        assert status == 200 and kind == "image/png" and images.decode_png(body).shape == (48, 48, 3)

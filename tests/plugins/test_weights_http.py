@@ -8,58 +8,15 @@ import keras
 import numpy as np
 import pytest
 
+from tb_nnvis.core import images
 from tb_nnvis.keras import ActivationsCallback
 from tests import helpers
+from tests.plugins import weights_logs
 
 P = "/data/plugin/nnvis_activations"
-STEPS_PER_EPOCH = 4
-
-
-class Snapshots(keras.callbacks.Callback):
-    """Independent record: every layer's weights just before and just after the last batch of each epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.before, self.after = {}, {}
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if batch == STEPS_PER_EPOCH - 1:
-            self.before[int(self.model.optimizer.iterations.numpy()) + 1] = self._weights()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch == STEPS_PER_EPOCH - 1:
-            self.after[int(self.model.optimizer.iterations.numpy())] = self._weights()
-
-    def _weights(self):
-        return {layer.name: [w.copy() for w in layer.get_weights()] for layer in self.model.layers}
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train(tmp_path_factory.mktemp("weights"))
-
-
-def train(logdir):
-    """A small CNN trained two epochs with ActivationsCallback(weights, graph, projector, examples) into
-    ``logdir/cnn``, with independent weight snapshots."""
-    keras.utils.set_random_seed(4)
-    rng = np.random.default_rng(4)
-    x = rng.random((64, 12, 12, 3)).astype("float32")
-    y = (x[..., 0].mean(axis=(1, 2)) > 0.5).astype("int32")
-    model = keras.Sequential([
-        keras.Input((12, 12, 3)),
-        keras.layers.Conv2D(6, 3, activation="relu", name="conv1"),
-        keras.layers.MaxPooling2D(name="pool1"),
-        keras.layers.Conv2D(8, 3, activation="relu", name="conv2"),
-        keras.layers.GlobalAveragePooling2D(name="gap"),
-        keras.layers.Dense(2, name="logits"),
-    ], name="cnn")
-    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    snaps = Snapshots()
-    cb = ActivationsCallback(logdir / "cnn", probes=x[:2], examples=x, top_k=3, weights=True, graph=True,
-                             projector={"inputs": x, "labels": y})
-    model.fit(x, y, epochs=2, batch_size=64 // STEPS_PER_EPOCH, verbose=0, shuffle=False, callbacks=[snaps, cb])
-    return {"logdir": logdir, "model": model, "snaps": snaps, "x": x, "cb": cb}
+def trained():
+    return weights_logs.weights_logdir()
 
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
@@ -143,13 +100,27 @@ def test_bad_requests_get_clear_errors(server, path, params, code, message):
 
 
 def test_graph_and_projector_options_reach_tensorboards_tabs(server):
-    base, _ = server
+    base, trained = server
     assert helpers.get_json(base, "/data/plugin/graphs/info")["cnn"]["run_graph"]
     status, _, body = helpers.get(base, "/data/plugin/graphs/graph", run="cnn", conceptual="false")
     assert status == 200 and b'"conv2"' in body and b'op: "Conv2D"' in body
     info = helpers.get_json(base, "/data/plugin/projector/info", run="cnn")
     assert {e["tensorName"]: e["tensorShape"] for e in info["embeddings"]} == {
         "gap @ step 0": [64, 8], "logits @ step 0": [64, 2], "gap @ step 8": [64, 8], "logits @ step 8": [64, 2]}
+    # the points are the layer's output on the inputs (the trained model: step 8)
+    status, _, body = helpers.get(base, "/data/plugin/projector/tensor", run="cnn", name="logits @ step 8")
+    model, x = trained["model"], trained["x"]
+    expected = keras.Model(model.inputs[0], model.get_layer("logits").output)(x).numpy()
+    assert status == 200
+    np.testing.assert_allclose(np.frombuffer(body, np.float32).reshape(64, 2), expected, rtol=1e-4, atol=1e-5)
+    status, _, body = helpers.get(base, "/data/plugin/projector/metadata", run="cnn", name="gap @ step 8")
+    rows = body.decode().splitlines()
+    labels = (x[..., 0].mean(axis=(1, 2)) > 0.5).astype(int)
+    assert status == 200 and rows[0] == "label\tindex" and rows[1:] == [f"{v}\t{i}" for i, v in enumerate(labels)]
+    status, kind, body = helpers.get(base, "/data/plugin/projector/sprite_image", run="cnn", name="gap @ step 8")
+    sprite = images.decode_png(body)
+    assert status == 200 and kind == "image/png" and sprite.shape == (96, 96, 3)  # 8 x 8 thumbnails of 12 x 12
+    np.testing.assert_array_equal(sprite[:12, 12:24], images.to_display_image(x[1]))
 
 
 def test_what_cannot_be_logged_is_a_warning_and_training_goes_on(tmp_path, caplog):
