@@ -38,6 +38,14 @@ def logdir(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def base(logdir):
+    # The Python loader here; both loaders serve the same graph and projector data
+    # (tests/plugins/test_weights_http.py).
+    with helpers.tensorboard(logdir, "false", plugin="graphs") as url:
+        yield url
+
+
 def open_page(browser, url):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors, responses = [], []
@@ -54,50 +62,47 @@ def graph_labels(page):
         "els => els.map(t => (t.querySelector('title') || t).textContent)"))
 
 
-def test_graphs_tab_shows_layers_and_the_nested_group(browser, logdir):
-    # one loader here; tests/core/test_graph_def.py checks that both serve the same graph
-    with helpers.tensorboard(logdir, "false", plugin="graphs") as base:
-        page, errors, _ = open_page(browser, f"{base}/#graphs")  # the first run
-        page.locator("svg text.nodelabel", has_text="residual_add").first.wait_for(timeout=30000)
-        labels = graph_labels(page)
-        assert {"image", "stem", "residual_add", "pooled", "class_logits", "res_block"} <= labels, labels
-        assert "block_conv" not in labels  # inside the closed group
-        page.locator('svg g.node.meta[data-name="res_block"] rect.nodecolortarget').first.dblclick()  # expand
-        page.locator("svg text.nodelabel", has_text="block_conv").first.wait_for(timeout=15000)
-        page.close()
+def test_graphs_tab_shows_layers_and_the_nested_group(browser, base):
+    page, errors, _ = open_page(browser, f"{base}/#graphs")  # the first run
+    page.locator("svg text.nodelabel", has_text="residual_add").first.wait_for(timeout=30000)
+    labels = graph_labels(page)
+    assert {"image", "stem", "residual_add", "pooled", "class_logits", "res_block"} <= labels, labels
+    assert "block_conv" not in labels  # inside the closed group
+    page.locator('svg g.node.meta[data-name="res_block"] rect.nodecolortarget').first.dblclick()  # expand
+    page.locator("svg text.nodelabel", has_text="block_conv").first.wait_for(timeout=15000)
+    page.close()
 
-        page, more_errors, _ = open_page(browser, f"{base}/#graphs")
-        page.locator("svg text.nodelabel").first.wait_for(timeout=30000)
-        item = page.locator("paper-item", has_text="sequential").first
-        page.locator("paper-dropdown-menu", has=item).first.click()  # the Run menu
-        item.click()
-        page.locator("svg text.nodelabel", has_text="seq_hidden").first.wait_for(timeout=30000)
-        assert {"seq_hidden", "seq_out"} <= graph_labels(page)
-        page.close()
+    page, more_errors, _ = open_page(browser, f"{base}/#graphs")
+    page.locator("svg text.nodelabel").first.wait_for(timeout=30000)
+    item = page.locator("paper-item", has_text="sequential").first
+    page.locator("paper-dropdown-menu", has=item).first.click()  # the Run menu
+    item.click()
+    page.locator("svg text.nodelabel", has_text="seq_hidden").first.wait_for(timeout=30000)
+    assert {"seq_hidden", "seq_out"} <= graph_labels(page)
+    page.close()
     assert not errors + more_errors
 
 
-def test_projector_lists_the_tensors_with_points_labels_and_sprite(browser, logdir):
-    with helpers.tensorboard(logdir, "false", plugin="projector") as base:
-        page, errors, responses = open_page(browser, f"{base}/#projector")
-        root = None
-        for _ in range(300):  # the Projector runs in an iframe inside the plugin's iframe
-            root = next((f for f in page.frames if "projector_binary" in f.url), None)
-            if root is not None:
-                break
-            page.wait_for_timeout(100)
-        assert root is not None, [f.url for f in page.frames]
-        root.locator("text=2 tensors found").first.wait_for(timeout=30000)
-        root.locator("text=Points: 40").first.wait_for(timeout=30000)
-        assert root.locator("text=Dimension: 4").count()  # the pooled layer: 4 units
-        for name in ("pooled @ step 0", "res_block/block_conv @ step 0"):  # the tensor menu's items
-            assert root.locator("paper-item", has_text=name).count() == 1, name
-        sprites = [r for r in responses if "/sprite_image" in r[0]]
-        metadata = [r for r in responses if "/data/plugin/projector/metadata" in r[0]]
-        assert sprites and all(s[1] == 200 and s[2].startswith("image/png") for s in sprites), sprites
-        assert metadata and all(m[1] == 200 for m in metadata)
-        # points are labelled by the metadata's first column, our labels
-        chosen = root.locator("paper-item.iron-selected").evaluate_all("els => els.map(e => e.textContent.trim())")
-        assert "label" in chosen, chosen
-        page.close()
+def test_projector_lists_the_tensors_with_points_labels_and_sprite(browser, base):
+    page, errors, responses = open_page(browser, f"{base}/#projector")
+    root = None
+    for _ in range(300):  # the Projector runs in an iframe inside the plugin's iframe
+        root = next((f for f in page.frames if "projector_binary" in f.url), None)
+        if root is not None:
+            break
+        page.wait_for_timeout(100)
+    assert root is not None, [f.url for f in page.frames]
+    root.locator("text=2 tensors found").first.wait_for(timeout=30000)
+    root.locator("text=Points: 40").first.wait_for(timeout=30000)
+    assert root.locator("text=Dimension: 4").count()  # the pooled layer: 4 units
+    for name in ("pooled @ step 0", "res_block/block_conv @ step 0"):  # the tensor menu's items
+        assert root.locator("paper-item", has_text=name).count() == 1, name
+    sprites = [r for r in responses if "/sprite_image" in r[0]]
+    metadata = [r for r in responses if "/data/plugin/projector/metadata" in r[0]]
+    assert sprites and all(s[1] == 200 and s[2].startswith("image/png") for s in sprites), sprites
+    assert metadata and all(m[1] == 200 for m in metadata)
+    # points are labelled by the metadata's first column, our labels
+    chosen = root.locator("paper-item.iron-selected").evaluate_all("els => els.map(e => e.textContent.trim())")
+    assert "label" in chosen, chosen
+    page.close()
     assert not errors
