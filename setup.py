@@ -39,6 +39,7 @@ setup(
         "protobuf>=3.20",
         "werkzeug>=2.0",
         "tensorboard>=2.16",
+        "scikit-learn>=1.2",  # tb_nnvis.lrp.spray: k-means (and scipy, which it brings, for the eigensolver)
     ],
     extras_require={
         "demo": ["tensorflow-cpu>=2.16", "keras>=3.0"],

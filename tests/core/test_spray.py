@@ -109,11 +109,12 @@ def test_spectral_embedding_equals_a_direct_computation(monkeypatch, dense_up_to
     m = 6
     values, vectors = S.spectral_embedding(S.knn_affinity(S.normalize(features), 5), m)
     want_values, want_vectors = _direct_spectrum(features, 5)
-    np.testing.assert_allclose(values, want_values[:m], atol=1e-8)
+    tol = 1e-8 if dense_up_to > 60 else 1e-5  # ARPACK runs to a relative tolerance of 1e-6
+    np.testing.assert_allclose(values, want_values[:m], atol=tol)
     # eigenvectors up to sign: compare the projectors onto each eigenvector
     for i in range(m):
         np.testing.assert_allclose(np.outer(vectors[:, i], vectors[:, i]),
-                                   np.outer(want_vectors[:, i], want_vectors[:, i]), atol=1e-6)
+                                   np.outer(want_vectors[:, i], want_vectors[:, i]), atol=10 * tol)
 
 
 def test_analyze_clusters_and_eigengap_on_separated_groups():
