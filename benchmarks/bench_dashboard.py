@@ -1,0 +1,151 @@
+"""The Activations dashboard on a big logdir, in headless Chromium, next to TensorBoard's own Images tab.
+
+    python benchmarks/make_big_logdir.py /tmp/big/act --full-runs 1 --other-steps 5
+    python benchmarks/make_big_logdir.py /tmp/big/img --full-runs 1 --other-steps 5 --images
+    python benchmarks/bench_dashboard.py /tmp/big [--loaders true,false] [--repeats 3]
+
+Starts one warm ``tensorboard`` per loader on the parent folder (``act/`` and ``img/``) with
+``--samples_per_plugin=nnvis_activations=500,images=500``, waits until every step is loaded, and then
+measures, on a fresh page each time and a layer not viewed before (so no cache of ours is warm):
+
+- Activations: from the plugin frame starting to load to the first grid drawn (goal <= 0.5 s), and from
+  selecting a unit to its full filmstrip drawn, every step (goal <= 2 s);
+- both tabs from TensorBoard's page load: to our first grid, and to the Images tab's first image;
+- per image: our filmstrip time / steps, next to fetching and decoding every step of one image tag
+  through TensorBoard's own image route from the same page (6 at a time, as a browser does).
+
+Prints medians; the Images numbers come from the same server in the same run.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests import helpers  # noqa: E402  (a real tensorboard process, as the tests use)
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+PLUGIN = "nnvis_activations"
+RUN = "act/run_00"
+
+
+def wait_loaded(base, timeout=1800):
+    """Until the big run's last layer has every step, in both plugins (the loader reads runs one by one)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            tags = helpers.get_json(base, f"/data/plugin/{PLUGIN}/tags")["runs"]
+            layers = list(tags.get(RUN, {}))
+            if len(tags) >= 20 and layers:
+                steps = helpers.get_json(base, f"/data/plugin/{PLUGIN}/steps", run=RUN, layer=layers[-1])["steps"]
+                status, _, body = helpers.get(base, "/data/plugin/images/images", run="img/run_00", tag=layers[-1])
+                if len(steps) >= 500 and status == 200 and len(json.loads(body)) >= 500:
+                    return layers
+        except (OSError, AssertionError, ValueError):
+            pass
+        time.sleep(5)
+    raise RuntimeError("tensorboard did not load the logdir in time")
+
+
+def activations_once(browser, base, layer, unit):
+    """(frame start -> first grid ms, page load -> first grid ms, unit click -> full filmstrip ms, steps)."""
+    url = f"{base}/#{PLUGIN}&p.{PLUGIN}.run={RUN}&p.{PLUGIN}.layer={layer}"
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(url)
+        loaded = time.perf_counter()
+        frame = None
+        while frame is None:
+            frame = next((f for f in page.frames if "plugin_entry" in f.url and PLUGIN in f.url), None)
+            page.wait_for_timeout(5)
+        first = frame.wait_for_function(
+            "() => window.__nnvisActivations && window.__nnvisActivations.cur && performance.now()",
+            polling="raf", timeout=60000).json_value()
+        from_load = (time.perf_counter() - loaded) * 1000
+        frame.evaluate(f"() => {{ window.__t0 = performance.now(); window.__nnvisActivations.selectUnit({unit}); }}")
+        steps = frame.evaluate("() => window.__nnvisActivations.steps.length")
+        film = frame.wait_for_function(
+            f"() => document.querySelector(\".nv-film[data-drawn='{steps}']\") && performance.now() - window.__t0",
+            polling="raf", timeout=120000).json_value()
+        return first, from_load, film, steps
+    finally:
+        page.close()
+
+
+def images_once(browser, base, tag):
+    """(page load -> first image ms in the Images tab, ms per image fetched and decoded, images)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(f"{base}/#images&_smoothingWeight=0&tagFilter={tag}$")
+        loaded = time.perf_counter()
+        page.locator("img[src*='individualImage']").first.wait_for(timeout=60000)
+        page.wait_for_function("() => true")  # one more turn, as the locator polls
+        first = (time.perf_counter() - loaded) * 1000
+        per_image, count = page.evaluate("""async ([run, tag]) => {
+            const list = await (await fetch(`data/plugin/images/images?run=${encodeURIComponent(run)}&tag=${encodeURIComponent(tag)}&sample=0`)).json();
+            const t0 = performance.now();
+            let next = 0;
+            const worker = async () => {
+                while (next < list.length) {
+                    const item = list[next++];
+                    const blob = await (await fetch(`data/plugin/images/individualImage?${item.query}`)).blob();
+                    (await createImageBitmap(blob)).close();
+                }
+            };
+            await Promise.all([0, 1, 2, 3, 4, 5].map(worker));
+            return [(performance.now() - t0) / list.length, list.length];
+        }""", ["img/run_00", tag])
+        return first, per_image, count
+    finally:
+        page.close()
+
+
+def bench(logdir, load_fast, repeats, browser):
+    extra = ["--samples_per_plugin=nnvis_activations=500,images=500"]
+    with helpers.tensorboard(logdir, load_fast, extra=extra) as base:
+        start = time.perf_counter()
+        layers = wait_loaded(base)
+        print(f"--load_fast={load_fast}: {len(layers)} layers of {RUN} loaded "
+              f"({time.perf_counter() - start:.0f} s after the plugin was listed)")
+        activations_once(browser, base, layers[0], 0)  # warms the browser and the server's code paths
+        images_once(browser, base, layers[0])
+        ours, theirs = [], []
+        for r in range(repeats):
+            layer = layers[1 + r]  # a layer not viewed before: no cache of ours helps
+            ours.append(activations_once(browser, base, layer, 7 + r))
+            theirs.append(images_once(browser, base, layer))
+        med = lambda rows, i: statistics.median(row[i] for row in rows)  # noqa: E731
+        steps, images = ours[0][3], theirs[0][2]
+        print(f"  Activations: first grid {med(ours, 0):.0f} ms after the plugin frame started (goal <= 500), "
+              f"{med(ours, 1):.0f} ms after TensorBoard's page load; full filmstrip of {steps} steps "
+              f"{med(ours, 2):.0f} ms after selecting the unit (goal <= 2000), "
+              f"{med(ours, 2) / steps:.2f} ms per image")
+        print(f"  Images tab: first image {med(theirs, 0):.0f} ms after TensorBoard's page load; "
+              f"{images} steps of one tag through its image route {med(theirs, 1):.2f} ms per image")
+        print(f"  ratio per image, Activations filmstrip / Images route: {med(ours, 2) / steps / med(theirs, 1):.3f} "
+              f"(goal <= 1); first drawn after page load, Activations / Images: {med(ours, 1) / med(theirs, 0):.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("logdir", help="folder holding act/ and img/ from make_big_logdir.py")
+    parser.add_argument("--loaders", default="true,false", help="--load_fast values to measure")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for load_fast in args.loaders.split(","):
+            bench(args.logdir, load_fast, args.repeats, browser)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
