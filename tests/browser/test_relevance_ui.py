@@ -139,7 +139,7 @@ def test_planted_word_tops_the_most_relevant_words_and_html_tokens_are_text(tb, 
         header = helpers.get_json(tb, "/data/plugin/nnvis_relevance/data", run="text", name="documents",
                                   composite="epsilon_plus", step=logs["text"][3].written_steps[-1])
         hits, html_seen = 0, 0
-        for p in range(10):
+        for p in range(5):
             tab.frame.locator(f".nv-probe-chip[aria-label='probe {p}']").click()
             tab.wait_for(f"() => document.querySelector('.nv-doc-card .nv-card-title').textContent.startsWith('Document {p}')")
             first = tab.frame.locator(".nv-most tr:nth-of-type(2) td.nv-word").text_content()
@@ -147,7 +147,7 @@ def test_planted_word_tops_the_most_relevant_words_and_html_tokens_are_text(tb, 
             tokens = tab.js("[...document.querySelectorAll('.nv-doc .nv-token')].map(t => t.textContent)")
             assert tokens == header["tokens"][p]
             html_seen += any(t in relevance_logs.HTML_TOKENS for t in tokens)
-        assert hits >= 10 * 0.95 and html_seen
+        assert hits == 5 and html_seen
         assert "the document was classified as" in tab.frame.locator(".nv-sentence").text_content()
         assert tab.frame.locator(".nv-doc img, .nv-doc script, .nv-doc b").count() == 0
         # switching target recolours the text
