@@ -3,7 +3,8 @@
 // owns the state and the data flow; the image view (image.js), the text view (text.js) and the units
 // panel (units.js) draw. All data text is inserted with textContent.
 
-import { addStylesheet, installTheme, themeReady, onThemeChange } from "../shared/theme.js";
+import { onThemeChange } from "../shared/theme.js";
+import { mountDashboard } from "../shared/mount.js";
 import { getJSON, PromiseCache, showError, errorText } from "../shared/api.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
@@ -314,18 +315,8 @@ class RelevanceApp {
 }
 
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
-export async function render() {
-  installTheme();
-  addStylesheet(new URL("./style.css", import.meta.url).href);
-  await themeReady();
-  const app = new RelevanceApp();
-  window.__nnvisRelevance = app; // for tests and debugging
-  try {
-    await app.start();
-  } catch (e) {
-    console.error(e);
-    showError(app.main || document.body, e, { title: "The Relevance dashboard hit an error", replace: false });
-  }
+export function render() {
+  return mountDashboard(RelevanceApp, { css: new URL("./style.css", import.meta.url).href, global: "__nnvisRelevance", title: "Relevance" });
 }
 
 export { PLUGIN };
