@@ -13,6 +13,7 @@ Routes (GET; JSON unless noted; errors are 4xx ``{"error": message}``):
 - ``/units?run&name&composite&layer&step&probe``: each target's relevance per unit of a layer.
 - ``/unit_heatmap?run&layer&step&probe&unit[&composite]``: the unit's input heatmap at the latest logged step
   ≤ step, by the first logged method (an LRP composite or ``gradient_x_input``) or the one named.
+- ``/spray/*``: SpRAy of whole classes (the Strategies view); see :mod:`.spray_routes`.
 """
 import numpy as np
 from tensorboard.plugins import base_plugin
