@@ -176,7 +176,7 @@ class FeatVisApp {
     const wasLatest = isReload && prev.length && this.S.step === prev[prev.length - 1];
     if (wasLatest || this.S.step === null || (!this.steps.includes(this.S.step) && !this.urlStep)) this.S.step = this.steps[this.steps.length - 1];
     if (!this.steps.includes(this.S.step)) {
-      showError(this.stepMsg, `Step ${this.S.step} is not loaded for layer “${this.S.layer}”; showing step ${this.steps[this.steps.length - 1]}.`, { kind: "warn" });
+      showError(this.banner, `Step ${this.S.step} is not loaded for layer “${this.S.layer}”; showing step ${this.steps[this.steps.length - 1]}.`, { kind: "warn", replace: false });
       this.S.step = this.steps[this.steps.length - 1];
     }
     this.urlStep = false;

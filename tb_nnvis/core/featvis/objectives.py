@@ -164,22 +164,16 @@ def diversity(layer, group=None):
     diversity): adding it makes images differ from each other. With ``group=k``, only within each run
     of ``k`` consecutive images (several images of each unit in one batch)."""
 
-    def similarity(acts):  # [B, ..., C] -> [B]
-        b, c = tf.shape(acts)[0], acts.shape[-1]
-        flat = tf.reshape(acts, [b, -1, c])
-        gram = tf.linalg.matmul(flat, flat, transpose_a=True)
-        gram = tf.math.l2_normalize(tf.reshape(gram, [b, -1]), axis=1)
-        sim = tf.matmul(gram, gram, transpose_b=True)
-        others = tf.maximum(tf.cast(b, tf.float32) - 1, 1.0)
-        return -(tf.reduce_sum(sim, axis=1) - tf.linalg.diag_part(sim)) / others
-
     def fn(s):
         acts = s.acts[layer]
-        if group is None:
-            return similarity(acts)
-        shape = tf.shape(acts)
-        grouped = tf.reshape(acts, tf.concat([[-1, group], shape[1:]], 0))
-        return tf.reshape(tf.map_fn(similarity, grouped), [-1])
+        c = acts.shape[-1]
+        k = group or tf.shape(acts)[0]
+        flat = tf.reshape(acts, [-1, k, tf.reduce_prod(tf.shape(acts)[1:-1]), c])  # [groups, k, positions, C]
+        gram = tf.linalg.matmul(flat, flat, transpose_a=True)  # [groups, k, C, C]
+        gram = tf.math.l2_normalize(tf.reshape(gram, [-1, k, c * c]), axis=-1)
+        sim = tf.linalg.matmul(gram, gram, transpose_b=True)  # [groups, k, k]
+        others = tf.maximum(tf.cast(k, tf.float32) - 1, 1.0)
+        return tf.reshape(-(tf.reduce_sum(sim, axis=-1) - tf.linalg.diag_part(sim)) / others, [-1])
 
     return Objective(fn, f"diversity({layer!r})", (layer,))
 

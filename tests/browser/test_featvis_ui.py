@@ -1,0 +1,136 @@
+"""The Feature visualization tab in headless Chromium against a real ``tensorboard`` (logdir of
+tests/plugins/featvis_logs.py): the grid draws the callback's images pixel for pixel, a unit opens with its
+filmstrip (which moves the step), its diversity images and its top examples from the Activations tab,
+the transparency mask toggles, HTML in names stays text, unknown layers give a message, light and dark."""
+import time
+import urllib.parse
+
+import numpy as np
+import pytest
+
+from tb_nnvis.core.images import decode_png
+from tests import helpers
+from tests.browser.test_activations_ui import browser  # noqa: F401 (fixture)
+from tests.browser.test_activations_ui import CHROMIUM, pytestmark  # noqa: F401
+from tests.plugins.featvis_logs import XSS_LAYER, featvis_logdir
+
+PLUGIN = "nnvis_featvis"
+
+
+@pytest.fixture(scope="module")
+def tb():
+    with helpers.tensorboard(featvis_logdir()["logdir"], load_fast="true", plugin=PLUGIN) as base:
+        yield base
+
+
+def link(base, **state):
+    return f"{base}/#" + "&".join([PLUGIN] + [f"p.{PLUGIN}.{k}={urllib.parse.quote(str(v))}" for k, v in state.items()])
+
+
+class Page:
+    def __init__(self, browser, url, dark=False, ready="window.__nnvisFeatvis && window.__nnvisFeatvis.cur"):  # noqa: F811
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark" if dark else "light")
+        self.dialogs, self.errors = [], []
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url)
+        deadline = time.time() + 30
+        self.frame = None
+        while self.frame is None and time.time() < deadline:
+            self.frame = next((f for f in self.page.frames if "plugin_entry" in f.url and PLUGIN in f.url), None)
+            self.page.wait_for_timeout(100)
+        assert self.frame, "the plugin iframe did not appear"
+        self.frame.wait_for_function(f"() => {ready}", timeout=30000)
+
+    def js(self, expr, arg=None):
+        return self.frame.evaluate(expr, arg)
+
+    def close(self):
+        assert not self.dialogs and not self.errors, (self.dialogs, self.errors)
+        self.page.close()
+
+
+def _tile_pixels(tab, selector):
+    return tab.js("""(sel) => { const c = document.querySelector(sel);
+        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""",
+                  selector)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_grid_draws_the_stored_images_and_a_unit_opens(tb, browser, dark):  # noqa: F811
+    tab = Page(browser, link(tb, run="cnn", layer="conv2"), dark)
+    try:
+        assert tab.js("() => document.documentElement.classList.contains('nv-dark')") == dark
+        assert tab.js("() => document.querySelectorAll('.nv-fv-tile').length") == 32
+        # Tile 7's pixels are exactly the atlas's (no smoothing, no colour management).
+        grid = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/grid", run="cnn", layer="conv2", step=8)
+        atlas = decode_png(helpers.get(tb, f"/data/plugin/{PLUGIN}/atlas", run="cnn", layer="conv2", step=8)[2])
+        cols = grid["grid"][1]
+        want = atlas[(7 // cols) * 32:(7 // cols + 1) * 32, (7 % cols) * 32:(7 % cols + 1) * 32]
+        w, h, data = _tile_pixels(tab, ".nv-fv-tile[data-unit='7'] canvas")
+        got = np.array(data, np.uint8).reshape(h, w, 4)
+        np.testing.assert_array_equal(got[..., :3], want)
+        caption = tab.js("() => document.querySelector(\".nv-fv-tile[data-unit='7'] .nv-fv-value\").textContent")
+        assert float(caption) == pytest.approx(grid["values"][7], rel=2e-3, abs=1e-3)
+        # Open unit 7 with the keyboard: the filmstrip has one frame per written step.
+        tab.frame.locator(".nv-fv-tile[data-unit='6']").focus()
+        tab.page.keyboard.press("ArrowRight")
+        tab.page.keyboard.press("Enter")
+        tab.frame.wait_for_function("() => document.querySelectorAll('.nv-fv-frame').length === 3")
+        assert tab.js("() => document.querySelector('.nv-fv-detail .nv-layer-title').textContent") == "Unit 7"
+        # The filmstrip moves the step.
+        tab.frame.locator(".nv-fv-frame[data-step='0']").click()
+        tab.frame.wait_for_function("() => window.__nnvisFeatvis.S.step === 0 && window.__nnvisFeatvis.cur.data.step === 0")
+        assert tab.js("() => document.querySelector(\".nv-fv-frame[aria-pressed='true']\").dataset.step") == "0"
+        bg = tab.js("() => getComputedStyle(document.body).backgroundColor")
+        assert (bg == "rgb(58, 58, 58)") == dark, bg
+    finally:
+        tab.close()
+
+
+def test_unit_panel_shows_diversity_and_the_activations_tabs_top_examples(tb, browser):  # noqa: F811
+    tab = Page(browser, link(tb, run="cnn", layer="conv2", unit=1, step=8))
+    try:
+        tab.frame.wait_for_function("() => document.querySelectorAll('.nv-fv-diversity-row canvas').length === 2")
+        tab.frame.wait_for_function("() => document.querySelectorAll('.nv-fv-example img').length === 3")
+        top = helpers.get_json(tb, "/data/plugin/nnvis_activations/top", run="cnn", layer="conv2", unit=1, step=8)
+        srcs = tab.js("() => [...document.querySelectorAll('.nv-fv-example img')].map(i => i.getAttribute('src'))")
+        assert [int(urllib.parse.parse_qs(s.split("?")[1])["index"][0]) for s in srcs] == [e["index"] for e in top["examples"]]
+        tab.frame.wait_for_function("() => [...document.querySelectorAll('.nv-fv-example img')].every(i => i.naturalWidth === 32)")
+        href = tab.js("() => document.querySelector('.nv-fv-link').href")
+        assert "#nnvis_activations&p.nnvis_activations.run=cnn&p.nnvis_activations.layer=conv2&p.nnvis_activations.unit=1" in href
+        # Deep links survive: the state is in the host URL.
+        assert "p.nnvis_featvis.unit=1" in tab.page.url
+        # The transparency mask makes some pixels of the big image see-through.
+        tab.frame.locator("#nv-fv-alpha").check()
+        tab.frame.wait_for_function("() => window.__nnvisFeatvis.cur.alpha !== null")
+        _, _, data = _tile_pixels(tab, ".nv-fv-big")
+        alpha = np.array(data[3::4])
+        assert alpha.min() < 128 and alpha.max() == 255
+    finally:
+        tab.close()
+
+
+def test_layer_of_the_activations_tab_without_maps_says_so_and_html_stays_text(tb, browser):  # noqa: F811
+    tab = Page(browser, link(tb, run="cnn", layer="conv1", unit=2))
+    try:
+        tab.frame.wait_for_function("() => /no maps of layer “conv1”/.test(document.querySelector('.nv-fv-acts').textContent)")
+    finally:
+        tab.close()
+    tab = Page(browser, link(tb, run="odd", layer=XSS_LAYER))
+    try:
+        assert tab.js("() => document.querySelector('.nv-layer-title').textContent") == XSS_LAYER
+        assert tab.js("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
+        assert tab.js("() => document.querySelector(\".nv-fv-tile[data-unit='1'] .nv-fv-value\").textContent") == "NaN"
+    finally:
+        tab.close()
+
+
+def test_unknown_layer_and_step_give_messages(tb, browser):  # noqa: F811
+    tab = Page(browser, link(tb, run="cnn", layer="nope", step=12345))
+    try:
+        tab.frame.wait_for_function("() => /No feature visualizations of layer “nope” in run “cnn”/.test(document.querySelector('.nv-banner').textContent)")
+        tab.frame.wait_for_function("() => /Step 12345 is not loaded/.test(document.body.textContent)")
+        assert tab.js("() => document.querySelector('.nv-layer-title').textContent") == "conv1"
+    finally:
+        tab.close()
