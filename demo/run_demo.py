@@ -12,13 +12,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SAMPLES = "nnvis_activations=200,nnvis_relevance=200,nnvis_rnn=200"
+SAMPLES = "nnvis_activations=200,nnvis_relevance=200,nnvis_rnn=200,nnvis_featvis=200"
 
 
 def write_logs(logdir, epochs=8, n=3000, seed=0):
     import keras
 
     import tb_nnvis
+    from demo import featvis_demo
     from demo.shapes import CLASSES, compiled_demo_cnn, make_images
 
     keras.utils.set_random_seed(seed)
@@ -36,6 +37,7 @@ def write_logs(logdir, epochs=8, n=3000, seed=0):
         tb_nnvis.keras.RelevanceCallback(run, probes=probes, labels=list(range(len(probes))), class_names=CLASSES,
                                          composites=["epsilon_plus", "epsilon_alpha2_beta1"],
                                          unit_layers=["conv3"], unit_heatmaps={"conv3": "all"}),
+        *featvis_demo.callbacks(run, x_val, epochs),  # conv2/conv3 feature visualizations at 3 points of training
     ])
     return model
 
