@@ -254,7 +254,10 @@ def knn_affinity(features, n_neighbors=10, chunk=1024):
     cols = np.empty((n, k), np.int64)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        d = sq[start:stop, None] + sq[None, :] - 2.0 * (x[start:stop] @ x.T)
+        d = x[start:stop] @ x.T  # made into squared distances in place: no N-wide temporaries
+        d *= -2.0
+        d += sq[None, :]
+        d += sq[start:stop, None]
         d[np.arange(stop - start), np.arange(start, stop)] = np.inf  # not its own neighbour
         cols[start:stop] = np.argpartition(d, k - 1, axis=1)[:, :k]  # the k nearest, in no particular order
     directed = sp.csr_matrix((np.ones(n * k), cols.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n))
@@ -326,9 +329,11 @@ def _kmeans(vectors, k, seed):
     if k == 1:
         return np.zeros(n, np.int32)
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     rows = normalize(vectors[:, :k])
-    labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(rows)
+    with threadpool_limits(1):  # N x k is tiny: threads cost more than they save, most on a busy machine
+        labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(rows)
     order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
     return np.argsort(order)[labels].astype(np.int32)
 
