@@ -193,8 +193,10 @@ export class DetailPanel {
       item.append(box, lab);
       this.topList.appendChild(item);
     });
-    this.topHint.textContent = marked ? "The inputs that excite this unit most; the ring marks where in the map its maximum is."
-      : "The inputs that excite this unit most.";
+    const cropped = data.images && examples.some((ex) => Array.isArray(ex.crop) && ex.crop.length);
+    this.topHint.textContent = cropped ? "The inputs that excite this unit most, cropped to its receptive field at the peak (hover: the whole image)."
+      : marked ? "The inputs that excite this unit most; the ring marks where in the map its maximum is."
+        : "The inputs that excite this unit most.";
   }
 
   _hover(e) {

@@ -260,15 +260,21 @@ def test_top_dataset_examples(tb, browser):
             const g = c.getContext('2d'); g.drawImage(img, 0, 0);
             const d = g.getImageData(0, 0, c.width, c.height).data, colours = new Set();
             for (let i = 0; i < d.length; i += 4) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-            const r = img.getBoundingClientRect(), m = ex.querySelector('.nv-top-mark').getBoundingClientRect();
-            return {w: c.width, h: c.height, colours: colours.size, shown: r.width,
-                    mx: (m.left + m.width / 2 - r.left) / r.width, my: (m.top + m.height / 2 - r.top) / r.height};
+            const r = img.getBoundingClientRect(), b = ex.querySelector('.nv-top-img').getBoundingClientRect();
+            // the input rows and columns the thumbnail's box shows (a crop shows part of the image)
+            const rows = [(b.top - r.top) / r.height * c.height, (b.bottom - r.top) / r.height * c.height];
+            const cols = [(b.left - r.left) / r.width * c.width, (b.right - r.left) / r.width * c.width];
+            return {w: c.width, h: c.height, colours: colours.size, shown: b.width, rows, cols,
+                    cropped: ex.querySelector('.nv-top-img').classList.contains('nv-cropped')};
         })""")
-        H, W = top["map_shape"]
         for ex, im in zip(top["examples"], images):
             assert (im["w"], im["h"]) == (16, 16) and im["colours"] > 50 and im["shown"] >= 48, im
-            assert im["mx"] == pytest.approx((ex["x"] + 0.5) / W, abs=0.03), (ex, im)
-            assert im["my"] == pytest.approx((ex["y"] + 0.5) / H, abs=0.03), (ex, im)
+            # conv2's receptive field at the peak (conv 3x3, pool 2, conv 3x3, no padding): 8x8 input pixels
+            # from (2y, 2x); the thumbnail is cropped to exactly that window, the whole image a hover away
+            field = [[2 * ex["y"], 2 * ex["y"] + 8], [2 * ex["x"], 2 * ex["x"] + 8]]
+            assert ex["crop"] == field, ex
+            assert im["cropped"]
+            assert im["rows"] == pytest.approx(field[0], abs=0.3) and im["cols"] == pytest.approx(field[1], abs=0.3), im
         # another unit: its own examples
         top2 = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/top", run="cnn", layer="conv2", unit=6)
         tab.click_unit(6)
