@@ -188,7 +188,7 @@ class ActivationsApp {
     if (!this.tags) return this.loadTags();
     try { this.tags = await getJSON("tags"); } catch (_) { return; }
     this.renderRuns();
-    if (this.S.run) this.dynamics.show(this.S.run);
+    if (this.S.run) this.dynamics.show(this.S.run, this.runHasWeights(this.S.run));
     if (this.S.run && this.tags.runs[this.S.run] && this.tags.runs[this.S.run][this.S.layer]) {
       this.renderLayers();
       await this.loadLayerMeta(true);
@@ -216,7 +216,7 @@ class ActivationsApp {
 
   async selectRun(run, initial = false) {
     this.S.run = run;
-    this.dynamics.show(run);
+    this.dynamics.show(run, this.runHasWeights(run));
     this.renderRuns();
     const layers = (this.tags.runs || {})[run];
     if (!layers || !Object.keys(layers).length) {
@@ -256,7 +256,15 @@ class ActivationsApp {
   updateProbeCard() {
     this.side.markProbe();
     this.layerView.showProbe(this.hasProbeImages() ? apiUrl("probe", { run: this.S.run, index: this.S.probe }) : null,
-      `probe ${this.S.probe} of ${this.probeCount()}`);
+      `probe ${this.S.probe} of ${this.probeCount()}`, this.probesNewerThanStep());
+  }
+
+  /** True when the run's probe inputs were written after this step's maps: the run was restarted under the
+   * same name with other probes, so the probe shown is not the one these maps were computed on. */
+  probesNewerThanStep() {
+    const pi = this.tags && (this.tags.probe_inputs || {})[this.S.run];
+    const st = this.stepsInfo && (this.stepsInfo.steps || []).find((s) => s.step === this.S.step);
+    return !!(pi && pi.wall_time && st && st.wall_time < pi.wall_time - 2); // seconds; a restart takes longer
   }
 
   recolor() { this.layerView.recolor(); }
@@ -268,6 +276,10 @@ class ActivationsApp {
     this.updateProbeCard();
     this.loadStep();
     this.writeUrl();
+  }
+
+  runHasWeights(run) {
+    return ((this.tags && this.tags.weight_dynamics) || []).includes(run);
   }
 
   layerInfo() {
@@ -408,6 +420,7 @@ class ActivationsApp {
     this.layerView.gridMsg.replaceChildren();
     this.cur = { maps, img, step };
     this.layerView.legendCard.hidden = false;
+    this.updateProbeCard();
     this.recolor();
     this.overview.setCursor(this.S.unit, step);
     if (this.S.unit >= maps.range.length) this.S.unit = -1;

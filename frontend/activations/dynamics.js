@@ -29,8 +29,11 @@ export class WeightDynamics {
     this.data = null;
   }
 
-  async show(run) {
+  /** Show the run's weight dynamics; `logged` false (no layer of the run has weights) hides the card
+   * without asking the server. */
+  async show(run, logged = true) {
     const t = ++this.tok;
+    if (!logged) { this.data = null; this.card.hidden = true; return; }
     let d;
     try {
       d = await getJSON("weight_dynamics", { run });

@@ -40,6 +40,8 @@ def test_tags_in_model_order_and_corrupt_run_does_not_break_others(server):
     assert XSS_LAYER in tags["runs"]["odd"]
     assert "broken" not in tags["runs"]
     assert tags["probe_inputs"]["cnn"]["count"] == 4
+    assert tags["probe_inputs"]["cnn"]["wall_time"] > 1e9  # when the served probes were written
+    assert tags["weight_dynamics"] == []
 
 
 def test_maps_and_atlas_decode_to_the_layer_output(server):

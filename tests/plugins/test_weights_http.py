@@ -34,8 +34,10 @@ def kernel_at(trained, layer, step):
 
 def test_kernels_equal_the_layers_weights(server):
     base, trained = server
-    tags = helpers.get_json(base, P + "/tags")["runs"]["cnn"]
+    everything = helpers.get_json(base, P + "/tags")
+    tags = everything["runs"]["cnn"]
     assert tags["conv1"]["weights"] and tags["logits"]["weights"] and not tags["pool1"]["weights"]
+    assert everything["weight_dynamics"] == ["cnn"]  # the dashboard asks /weight_dynamics only for these
     for step in (4, 8):
         kernel = kernel_at(trained, "conv1", step)
         for unit in (0, 5):

@@ -233,10 +233,28 @@ class ActivationsPlugin(base_plugin.TBPlugin):
                                     "last_step": content["max_step"],
                                     "top_examples": layer in top.get(run, {}),
                                     "weights": layer in kernels.get(run, {})}
-        probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape")}
+        probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape"), "tag": tag}
                   for run, tags in self._series(request, metadata.PROBE_INPUTS).items()
-                  for _, (_, c) in tags.items()}
-        return {"runs": runs, "probe_inputs": probes}, _JSON
+                  for _, (tag, c) in tags.items()}
+        self._add_probe_times(request, probes)
+        dynamics = set(self._series(request, metadata.WEIGHT_NORMS)) | set(self._series(request, metadata.UPDATE_RATIO))
+        return {"runs": runs, "probe_inputs": probes, "weight_dynamics": sorted(dynamics)}, _JSON
+
+    def _add_probe_times(self, request, probes):
+        """When each run's served probe inputs were written (one read for all runs). Maps written before
+        that were computed on other probes (a run restarted under its old name), which the dashboard says
+        instead of drawing the wrong input beside them."""
+        if not probes:
+            return
+        ctx, eid = self._ctx(request)
+        tags = {info.pop("tag") for info in probes.values()}
+        data = self._provider.read_blob_sequences(
+            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=list(probes), tags=tags))
+        for run, info in probes.items():
+            datums = [d for series in data.get(run, {}).values() for d in series]
+            last = max(datums, key=lambda d: (d.step, d.wall_time), default=None)
+            info["wall_time"] = last.wall_time if last is not None else None
 
     @route
     def _serve_steps(self, request):
