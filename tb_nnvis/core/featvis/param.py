@@ -74,11 +74,19 @@ class ColorCorrelation:
 
     def to_image(self, t):
         """Decorrelated channels (last axis) → image channels."""
-        return tf.linalg.matvec(tf.constant(self.matrix), tf.convert_to_tensor(t, tf.float32))
+        return _mix(self.matrix, t)
 
     def to_decorrelated(self, t):
         """Image channels → decorrelated channels (the inverse of :meth:`to_image`)."""
-        return tf.linalg.matvec(tf.constant(self.inverse), tf.convert_to_tensor(t, tf.float32))
+        return _mix(self.inverse, t)
+
+
+def _mix(matrix, t):
+    """``matrix @ pixel`` for every pixel of ``t`` (channels last), as one matrix product: a broadcast
+    ``matvec`` would run one tiny product per pixel, which costs more than the model's convolutions."""
+    t = tf.convert_to_tensor(t, tf.float32)
+    flat = tf.reshape(t, [-1, matrix.shape[0]])
+    return tf.reshape(tf.matmul(flat, tf.constant(matrix.T)), tf.shape(t))
 
 
 def frequencies(h, w):
