@@ -101,18 +101,26 @@ def test_a_deleted_log_directory_is_recreated_and_nothing_queued_since_the_last_
 
 
 def test_callbacks_sharing_a_run_directory_share_one_event_file(tmp_path):
+    """As in the README: Activations and Relevance callbacks on one run (TensorBoard's Python loader reads one
+    event file of a run at a time, so two files written at once would lose data)."""
     import keras
 
-    from tb_nnvis.keras import ActivationsCallback
+    from tb_nnvis.keras import ActivationsCallback, RelevanceCallback
 
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"), keras.layers.Dense(2, name="b")])
-    model.compile("sgd", "mse")
-    cbs = [ActivationsCallback(str(tmp_path), probes=np.ones((2, 4)), layers=[name]) for name in ("a", "b")]
-    model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=2, batch_size=4, verbose=0, callbacks=cbs)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((8, 6, 6, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, activation="relu", name="a"),
+                              keras.layers.Flatten(), keras.layers.Dense(2, name="b")])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cbs = [ActivationsCallback(str(tmp_path), probes=x[:2], layers=["a", "b"]),
+           RelevanceCallback(str(tmp_path), probes=x[:2], top_classes=1)]
+    model.fit(x, np.zeros(8, "int32"), epochs=2, batch_size=4, verbose=0, callbacks=cbs)
     files = [f for f in os.listdir(tmp_path) if "tfevents" in f]
     assert len(files) == 1, files
     steps = _read(tmp_path)
-    assert steps["a"] == steps["b"] == [0, 2, 4]
+    relevance = [tag for tag in steps if tag not in ("a", "b", "a/_unit_stats", "b/_unit_stats", "_probe_inputs")]
+    assert steps["a"] == steps["b"] == [0, 2, 4] and relevance, steps
+    assert all(steps[tag] == [0, 2, 4] for tag in relevance), steps
 
 
 def test_a_non_local_filesystem_through_gfile_and_tensorboard_s_loader(tmp_path):

@@ -159,8 +159,8 @@ class RelevanceCallback(SummaryCallback):
             self._submit_main(comp, rel, scores, targets, step)
             for layer, value in at_layers.items():
                 value = value.reshape((p, t) + value.shape[1:])
-                self.submit(f"unit relevance of {layer}", lambda l=layer, v=value, c=comp: summary.relevance_units(
-                    self.set_name, l, v, targets, composite=c, step=step))
+                self.submit(f"unit relevance of {layer}", lambda l=layer, v=value, c=comp: summary.relevance_units_pb(
+                    self.set_name, l, v, targets, composite=c), step=step)
         for (layer, units), method in itertools.product(self._heatmap_units.items(), self.heatmap_methods):
             what = f"unit heatmaps ({method}) of {layer}"
             if method == "lrp":
@@ -171,8 +171,8 @@ class RelevanceCallback(SummaryCallback):
                 label = method
                 heat = self.guard(what, lambda l=layer, u=units: unit_gradients(self._explained, self._lrp_inputs, l, u))
             if heat is not None:
-                self.submit(what, lambda l=layer, u=units, h=heat, c=label: summary.relevance_unit_heatmaps(
-                    self.set_name, l, u, h, composite=c, step=step))
+                self.submit(what, lambda l=layer, u=units, h=heat, c=label: summary.relevance_unit_heatmaps_pb(
+                    self.set_name, l, u, h, composite=c), step=step)
         if self._traced is None:
             self._start_tracing(tiled, targets.reshape(-1))
 
@@ -216,15 +216,15 @@ class RelevanceCallback(SummaryCallback):
         return np.asarray(rows, dtype=np.int32)
 
     def _submit_main(self, comp, rel, scores, targets, step):
-        kw = dict(class_names=self.class_names, composite=comp, step=step, labels=self.labels)
+        kw = dict(class_names=self.class_names, composite=comp, labels=self.labels)
         if self._tokens is not None:
             tokens = self._tokens
-            self.submit(f"{comp} relevance", lambda: summary.relevance_text(
-                self.set_name, tokens, rel, scores, targets, **kw))
+            self.submit(f"{comp} relevance", lambda: summary.relevance_text_pb(
+                self.set_name, tokens, rel, scores, targets, **kw), step=step)
         else:
             images = first_input(self.probes)
-            self.submit(f"{comp} relevance", lambda: summary.relevance_image(
-                self.set_name, images, rel, scores, targets, **kw))
+            self.submit(f"{comp} relevance", lambda: summary.relevance_image_pb(
+                self.set_name, images, rel, scores, targets, **kw), step=step)
 
 
 def _target_spec(targets, labels):
