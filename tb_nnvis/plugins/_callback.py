@@ -97,12 +97,9 @@ class SummaryCallback(keras.callbacks.Callback):
         """
         raise NotImplementedError
 
-    def submit(self, what, fn, step=None):
-        """Run ``fn()`` on the worker thread and write the ``Summary`` proto(s) it returns at ``step``.
-
-        A failure is one warning per ``what``. Without ``step``, ``fn`` is run inside a ``tf.summary``
-        writer instead (for TensorFlow summary ops; prefer protos, which go through the safe event log).
-        """
+    def submit(self, what, fn, step):
+        """Run ``fn()`` on the worker thread and write the ``Summary`` proto(s) it returns (one, a list, or
+        None) at ``step``, through the run's event log. A failure is one warning per ``what``."""
         self._jobs.put((what, fn, step))
 
     def guard(self, what, fn):
@@ -187,37 +184,21 @@ def _FLUSH():
 
 
 def _work(jobs, log, owner):
-    tf_writer = None
     while True:
         job = jobs.get()
         if job is _STOP:
-            if tf_writer is not None:
-                tf_writer.flush()
             log.flush()
             return
         what, fn, step = job
         if fn is _FLUSH:
             log.flush()
-            if tf_writer is not None:
-                tf_writer.flush()
             continue
-        if step is None:  # a job of TensorFlow summary ops: run it inside a tf.summary writer
-            if tf_writer is None:
-                import tensorflow as tf
-
-                tf_writer = tf.summary.create_file_writer(log.logdir)
-            job_fn = fn
-
-            def fn(job_fn=job_fn, writer=tf_writer):
-                with writer.as_default():
-                    return job_fn()
-        else:
-            fn = functools.partial(_write_protos, log, fn, step)
+        write = functools.partial(_write_protos, log, fn, step)
         callback = owner()
         if callback is None:
-            _quiet(fn)
+            _quiet(write)
         else:
-            callback.guard(what, fn)
+            callback.guard(what, write)
             del callback
 
 
