@@ -121,23 +121,27 @@ def coverage():
                   f"logit {logit}  ({time.perf_counter() - t:.1f} s incl. trace)")
 
 
+def BN():
+    return L.BatchNormalization(momentum=0.9)  # 0.99 leaves the moving statistics unsettled after 5 short epochs
+
+
 def mbconv(x, filters, expand, stride):
     """EfficientNet's inverted residual with squeeze-and-excitation (sigmoid gate)."""
     inp = x
-    h = L.Activation("swish")(L.BatchNormalization()(L.Conv2D(x.shape[-1] * expand, 1, use_bias=False)(x)))
-    h = L.Activation("swish")(L.BatchNormalization()(L.DepthwiseConv2D(3, stride, padding="same",
+    h = L.Activation("swish")(BN()(L.Conv2D(x.shape[-1] * expand, 1, use_bias=False)(x)))
+    h = L.Activation("swish")(BN()(L.DepthwiseConv2D(3, stride, padding="same",
                                                                       use_bias=False)(h)))
     s = L.Reshape((1, 1, h.shape[-1]))(L.GlobalAveragePooling2D()(h))
     s = L.Conv2D(h.shape[-1], 1, activation="sigmoid")(L.Conv2D(max(4, h.shape[-1] // 4), 1, activation="swish")(s))
     h = L.Multiply()([h, s])
-    h = L.BatchNormalization()(L.Conv2D(filters, 1, use_bias=False)(h))
+    h = BN()(L.Conv2D(filters, 1, use_bias=False)(h))
     return L.Add()([h, inp]) if stride == 1 and inp.shape[-1] == filters else h
 
 
 def efficientnet_style():
     i = keras.Input((32, 32, 3))
     x = L.Normalization(mean=[0.45] * 3, variance=[0.05] * 3)(L.Rescaling(1.0)(i))
-    x = L.Activation("swish")(L.BatchNormalization()(L.Conv2D(16, 3, padding="same", use_bias=False)(x)))
+    x = L.Activation("swish")(BN()(L.Conv2D(16, 3, padding="same", use_bias=False)(x)))
     for filters, stride in ((16, 1), (24, 2), (24, 1), (40, 2)):
         x = mbconv(x, filters, 4, stride)
     x = L.GlobalAveragePooling2D()(x)
