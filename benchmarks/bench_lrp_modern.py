@@ -129,8 +129,7 @@ def mbconv(x, filters, expand, stride):
     """EfficientNet's inverted residual with squeeze-and-excitation (sigmoid gate)."""
     inp = x
     h = L.Activation("swish")(BN()(L.Conv2D(x.shape[-1] * expand, 1, use_bias=False)(x)))
-    h = L.Activation("swish")(BN()(L.DepthwiseConv2D(3, stride, padding="same",
-                                                                      use_bias=False)(h)))
+    h = L.Activation("swish")(BN()(L.DepthwiseConv2D(3, stride, padding="same", use_bias=False)(h)))
     s = L.Reshape((1, 1, h.shape[-1]))(L.GlobalAveragePooling2D()(h))
     s = L.Conv2D(h.shape[-1], 1, activation="sigmoid")(L.Conv2D(max(4, h.shape[-1] // 4), 1, activation="swish")(s))
     h = L.Multiply()([h, s])
