@@ -8,7 +8,10 @@ import pytest
 
 from tb_nnvis import summary
 from tests import helpers
-from tests.browser.test_activations_ui import Tab, browser, deep_link  # noqa: F401 (fixture)
+from tests.browser.conftest import needs_chromium
+from tests.browser.test_activations_ui import Tab, deep_link
+
+pytestmark = needs_chromium
 
 STEPS = list(range(0, 120, 10))
 LAYERS = (["Conv1"] + [f"block_1_{n}" for n in ("expand", "expand_BN", "expand_relu", "project", "project_BN")]
@@ -55,7 +58,7 @@ def requests_to(tab, route):
     return seen
 
 
-def test_filmstrip_is_one_request_and_shows_every_step_in_order(tb, browser):  # noqa: F811
+def test_filmstrip_is_one_request_and_shows_every_step_in_order(tb, browser):
     with opened(browser, deep_link(tb, run="long", layer="block_2_add", cmap="viridis")) as tab:
         strips, atlases = requests_to(tab, "unit_strip"), requests_to(tab, "atlas")
         tab.click_unit(1)
@@ -70,7 +73,7 @@ def test_filmstrip_is_one_request_and_shows_every_step_in_order(tb, browser):  #
         assert labels == [str(s) for s in STEPS]
 
 
-def test_scrubbing_loads_only_the_latest_step(tb, browser):  # noqa: F811
+def test_scrubbing_loads_only_the_latest_step(tb, browser):
     with opened(browser, deep_link(tb, run="long", layer="Conv1")) as tab:
         atlases = requests_to(tab, "atlas")
         # a scrub through every step, faster than the server answers
@@ -83,7 +86,7 @@ def test_scrubbing_loads_only_the_latest_step(tb, browser):  # noqa: F811
         assert tab.frame.locator(".nv-slider-label").text_content().startswith(f"step {STEPS[-1]}")
 
 
-def test_layer_list_filters_and_folds_blocks_and_nested_models(tb, browser):  # noqa: F811
+def test_layer_list_filters_and_folds_blocks_and_nested_models(tb, browser):
     with opened(browser, deep_link(tb, run="long", layer="block_1_project")) as tab:
         layers = tab.frame.locator(".nv-layer-list")
         heads = {h.split("\n")[0]: h for h in layers.locator(".nv-group-head").all_inner_texts()}

@@ -3,7 +3,6 @@
 Uses the session logdir from tests/conftest.py (run ``cnn`` from the Keras callback, run ``odd`` with a
 layer named like HTML, NaN/Inf values, a 512-unit dense layer and a sequence layer).
 """
-import os
 import re
 import time
 
@@ -13,30 +12,17 @@ import pytest
 from tests import helpers
 from tests.conftest import XSS_LAYER
 
-sync_api = pytest.importorskip("playwright.sync_api")
+from tests.browser.conftest import CHROMIUM, needs_chromium  # noqa: F401  (CHROMIUM: for other test modules)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 PLUGIN = "nnvis_activations"
 
-# Skipped on a developer machine without chromium; never in CI, where .ci/run installs it.
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def tb(activations_logdir):
     with helpers.tensorboard(activations_logdir["logdir"], load_fast="false") as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def deep_link(base, **state):

@@ -3,7 +3,6 @@
 Uses the logdir of tests/plugins/relevance_logs.py (``cnn``: image probes, two composites, unit relevance and
 ActivationsCallback maps; ``text``: the planted-word task with HTML-like tokens; ``odd``: NaN relevance).
 """
-import os
 import time
 
 import numpy as np
@@ -12,15 +11,11 @@ import pytest
 from tests import helpers
 from tests.plugins import relevance_logs
 
-sync_api = pytest.importorskip("playwright.sync_api")
+from tests.browser.conftest import CHROMIUM, needs_chromium  # noqa: F401  (CHROMIUM: for other test modules)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 PLUGIN = "nnvis_relevance"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +27,6 @@ def logs():
 def tb(logs):
     with helpers.tensorboard(logs["logdir"], load_fast="true", plugin=PLUGIN) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def deep_link(base, plugin=PLUGIN, **state):

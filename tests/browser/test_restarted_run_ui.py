@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tests import helpers
-from tests.browser.test_activations_ui import Tab, browser, deep_link  # noqa: F401  (browser: a fixture)
+from tests.browser.conftest import needs_chromium
+from tests.browser.test_activations_ui import Tab, deep_link
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = needs_chromium
 
 
 def _write_session(path, summaries_by_step, wall_time):

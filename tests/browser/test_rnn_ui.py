@@ -8,12 +8,13 @@ import urllib.parse
 import pytest
 
 from tests import helpers
-from tests.browser.test_activations_ui import browser  # noqa: F401 (fixture)
-from tests.browser.test_activations_ui import CHROMIUM, pytestmark  # noqa: F401
+from tests.browser.conftest import needs_chromium
 from tests.plugins.rnn_logs import ODD_TOKENS, XSS_LAYER, rnn_logdir
 
 PLUGIN = "nnvis_rnn"
 RED, BLUE = "214, 96, 77", "67, 147, 195"
+
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def link(base, **state):
 
 
 class Page:
-    def __init__(self, browser, url, dark=False, ready="window.__nnvisRnn && window.__nnvisRnn.traces"):  # noqa: F811
+    def __init__(self, browser, url, dark=False, ready="window.__nnvisRnn && window.__nnvisRnn.traces"):
         self.page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark" if dark else "light")
         self.dialogs, self.errors = [], []
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -54,7 +55,7 @@ class Page:
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
-def test_text_is_coloured_by_the_quote_cell_and_sparklines_draw(tb, browser, dark):  # noqa: F811
+def test_text_is_coloured_by_the_quote_cell_and_sparklines_draw(tb, browser, dark):
     tab = Page(browser, link(tb, run="quote", layer="lstm", cell=3), dark)
     try:
         assert tab.js("() => document.documentElement.classList.contains('nv-dark')") == dark
@@ -82,7 +83,7 @@ def test_text_is_coloured_by_the_quote_cell_and_sparklines_draw(tb, browser, dar
         tab.close()
 
 
-def test_selecting_a_span_ranks_the_quote_cell_and_matches_the_other_quotes(tb, browser):  # noqa: F811
+def test_selecting_a_span_ranks_the_quote_cell_and_matches_the_other_quotes(tb, browser):
     tab = Page(browser, link(tb, run="quote", layer="lstm"))
     try:
         start = helpers.QUOTE_TEXTS[0].index('"')
@@ -107,7 +108,7 @@ def test_selecting_a_span_ranks_the_quote_cell_and_matches_the_other_quotes(tb, 
         tab.close()
 
 
-def test_a_regex_ranks_the_quote_cell_and_marks_its_tokens(tb, browser):  # noqa: F811
+def test_a_regex_ranks_the_quote_cell_and_marks_its_tokens(tb, browser):
     tab = Page(browser, link(tb, run="quote", layer="lstm"))
     try:
         tab.frame.locator(".nv-regex").fill('"[^"\\n]*"')
@@ -124,7 +125,7 @@ def test_a_regex_ranks_the_quote_cell_and_marks_its_tokens(tb, browser):  # noqa
         tab.close()
 
 
-def test_html_in_tokens_and_layer_names_is_shown_as_text(tb, browser):  # noqa: F811
+def test_html_in_tokens_and_layer_names_is_shown_as_text(tb, browser):
     tab = Page(browser, link(tb, run="odd", layer=XSS_LAYER))
     try:
         assert tab.frame.locator(".nv-layer-title").text_content() == XSS_LAYER
@@ -137,7 +138,7 @@ def test_html_in_tokens_and_layer_names_is_shown_as_text(tb, browser):  # noqa: 
         tab.close()
 
 
-def test_unknown_layers_and_malformed_data_give_messages(tb, browser):  # noqa: F811
+def test_unknown_layers_and_malformed_data_give_messages(tb, browser):
     tab = Page(browser, link(tb, run="quote", layer="nope"))
     try:
         assert "No RNN traces for layer “nope” in run “quote”" in tab.frame.locator(".nv-banner").text_content()
@@ -151,7 +152,7 @@ def test_unknown_layers_and_malformed_data_give_messages(tb, browser):  # noqa: 
         tab.close()
 
 
-def test_keyboard_chooses_cells_and_selects_spans(tb, browser):  # noqa: F811
+def test_keyboard_chooses_cells_and_selects_spans(tb, browser):
     tab = Page(browser, link(tb, run="quote", layer="lstm", cell=2))
     try:
         tab.frame.locator(".nv-cells-canvas").focus()

@@ -6,13 +6,14 @@ steps; ``pb``: the numpy writer with an HTML class name).
 import pytest
 
 from tests import helpers
-from tests.browser.test_relevance_ui import PLUGIN, Tab, deep_link, sync_api  # noqa: F401 (skips without playwright)
-from tests.browser.test_relevance_ui import browser  # noqa: F401 (the module-scoped Chromium fixture)
+from tests.browser.conftest import needs_chromium
+from tests.browser.test_relevance_ui import PLUGIN, Tab, deep_link
 from tests.plugins import spray_logs
 
 API = "/data/plugin/nnvis_relevance/spray"
 Q = {"run": "shortcut", "name": "validation", "composite": "epsilon_alpha2_beta1"}
 SUB = ".nv-strategies > .nv-card-title .nv-sub"
+pytestmark = needs_chromium
 PALETTE = {(0x4e, 0x79, 0xa7), (0xf2, 0x8e, 0x2b), (0xe1, 0x57, 0x59), (0x76, 0xb7, 0xb2)}
 
 
