@@ -15,9 +15,9 @@ class FeatureVisCallback(SummaryCallback):
     show how the units' preferred images form over training.
 
     Cost per write: ``steps`` forward and backward passes of the model up to each layer, on a batch of as
-    many images as the layer has units (at most 64 at once), on the training thread. On 2 CPU cores, the
-    32 units of a 3-layer CNN's second convolution at 32×32 take about 5 s for 256 steps; the images are
-    written in the background. Keep ``every_n_epochs`` coarse (or use a few ``units``) for big layers.
+    many images as the layer has units (at most 64 at once), on the training thread: a render step costs
+    about three forward-and-backward passes of that batch (see ``benchmarks/bench_featvis.py``); the images
+    are written in the background. Keep ``every_n_epochs`` coarse (or use a few ``units``) for big layers.
 
     Args:
       log_dir: where to write (a directory TensorBoard's ``--logdir`` covers).
