@@ -4,7 +4,8 @@
 // data flow; the sidebar (sidebar.js), the selected unit (unit.js, detail.js) and the overview
 // (overview.js) are panels of their own.
 
-import { addStylesheet, installTheme, themeReady, onThemeChange } from "../shared/theme.js";
+import { onThemeChange } from "../shared/theme.js";
+import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl, unpackF32 } from "../shared/api.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { COLORMAPS } from "../shared/colormap.js";
@@ -479,21 +480,8 @@ class ActivationsApp {
   }
 }
 
-let appInstance = null;
-
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
-export async function render() {
-  installTheme();
-  addStylesheet(new URL("./style.css", import.meta.url).href);
-  await themeReady();
-  appInstance = new ActivationsApp();
-  window.__nnvisActivations = appInstance; // for tests and debugging
-  try {
-    await appInstance.start();
-  } catch (e) {
-    console.error(e);
-    showError(appInstance.main || document.body, e, { title: "The Activations dashboard hit an error", replace: false });
-  }
-}
+export const render = () => mountDashboard(ActivationsApp, { css: new URL("./style.css", import.meta.url).href,
+  global: "__nnvisActivations", title: "Activations" });
 
 export { PLUGIN };

@@ -10,7 +10,7 @@ const MODULES = [
   "activations/dynamics.js", "activations/crops.js", "activations/unit_heatmap.js",
   "shared/api.js", "shared/host.js", "shared/theme.js", "shared/colormap.js", "shared/slider.js",
   "shared/dom.js", "shared/format.js", "shared/sidebar.js", "shared/grid.js", "shared/tooltip.js",
-  "shared/heatmap.js",
+  "shared/heatmap.js", "shared/mount.js",
 ];
 
 for (const path of MODULES) {

@@ -3,7 +3,8 @@
 // gate saturation and a cell across training. This module owns the state and the data flow; the panels
 // are text.js, cells.js, search.js and training.js. All data text is inserted with textContent.
 
-import { addStylesheet, installTheme, themeReady, onThemeChange } from "../shared/theme.js";
+import { onThemeChange } from "../shared/theme.js";
+import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getBlob, PromiseCache, showError } from "../shared/api.js";
 import { loadRunTags, showEmpty } from "../shared/tags.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
@@ -376,16 +377,5 @@ function liveliestCell(traces, kind) {
 }
 
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
-export async function render() {
-  installTheme();
-  addStylesheet(new URL("./style.css", import.meta.url).href);
-  await themeReady();
-  const app = new RnnApp();
-  window.__nnvisRnn = app; // for tests and debugging
-  try {
-    await app.start();
-  } catch (e) {
-    console.error(e);
-    showError(app.main || document.body, e, { title: "The RNN cells dashboard hit an error", replace: false });
-  }
-}
+export const render = () => mountDashboard(RnnApp, { css: new URL("./style.css", import.meta.url).href,
+  global: "__nnvisRnn", title: "RNN cells" });
