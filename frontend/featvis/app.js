@@ -3,13 +3,14 @@
 // top dataset examples from the Activations tab. This module owns the state and the data flow; the panels
 // are grid.js and detail.js. All data text is inserted with textContent.
 
-import { addStylesheet, installTheme, themeReady } from "../shared/theme.js";
+import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js";
 import { loadRunTags, showEmpty } from "../shared/tags.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, segmented, field } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
+import { tabHref } from "../shared/links.js";
 import { ImageGrid } from "./grid.js";
 import { UnitPanel } from "./detail.js";
 import { tileCanvas } from "./tiles.js";
@@ -292,7 +293,7 @@ class FeatVisApp {
     this.actsShown = true;
     const examples = top && top.images ? top.examples.map((ex) => ({ ...ex, src: `${base}example?${new URLSearchParams({ run, index: ex.index })}` })) : [];
     if (top && !top.images) message = "Top examples were logged without their images.";
-    this.detail.showActivations(examples, message.startsWith("The Activations tab has no") ? null : activationsHref(run, layer, unit), message);
+    this.detail.showActivations(examples, message.startsWith("The Activations tab has no") ? null : tabHref(ACTS, { run, layer, unit }), message);
   }
 
   startPlay() {
@@ -312,27 +313,7 @@ class FeatVisApp {
   }
 }
 
-/** The TensorBoard URL of the Activations tab on this run, layer and unit (its own URL-state keys). */
-function activationsHref(run, layer, unit) {
-  const params = [["run", run], ["layer", layer], ["unit", unit]]
-    .map(([k, v]) => `p.${ACTS}.${k}=${encodeURIComponent(String(v))}`).join("&");
-  let top;
-  try { top = window.top.location; } catch (_) { top = null; }
-  const root = top ? `${top.origin}${top.pathname}${top.search}` : "../../../";
-  return `${root}#${ACTS}&${params}`;
-}
 
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
-export async function render() {
-  installTheme();
-  addStylesheet(new URL("./style.css", import.meta.url).href);
-  await themeReady();
-  const app = new FeatVisApp();
-  window.__nnvisFeatvis = app; // for tests and debugging
-  try {
-    await app.start();
-  } catch (e) {
-    console.error(e);
-    showError(app.main || document.body, e, { title: "The Feature visualization dashboard hit an error", replace: false });
-  }
-}
+export const render = () => mountDashboard(FeatVisApp, { css: new URL("./style.css", import.meta.url).href,
+  global: "__nnvisFeatvis", title: "Feature visualization" });

@@ -6,18 +6,10 @@ import { getJSON, PromiseCache, showError } from "../shared/api.js";
 import { el, option } from "../shared/dom.js";
 import { fmt } from "../shared/format.js";
 import { divergingRgb } from "../shared/heatmap.js";
+import { openTab, tabHref } from "../shared/links.js";
 import { targetColumn, className } from "./scores.js";
 
 const ACTIVATIONS = "nnvis_activations";
-
-/** The TensorBoard URL hash that opens a unit in the Activations tab. */
-export function activationsLink({ run, layer, unit, probe }) {
-  const parts = [ACTIVATIONS];
-  for (const [k, v] of Object.entries({ run, layer, unit, probe })) {
-    if (v !== undefined && v !== null) parts.push(`p.${ACTIVATIONS}.${k}=${encodeURIComponent(String(v))}`);
-  }
-  return "#" + parts.join("&");
-}
 
 export class UnitsView {
   constructor(host, app) {
@@ -97,11 +89,11 @@ export class UnitsView {
       const li = el("li", "nv-unit-row");
       const btn = el(linkable ? "a" : "span", "nv-unit-name", `unit ${u}`);
       if (linkable) {
-        const hash = activationsLink({ run: S.run, layer: S.layer, unit: u, probe: S.probe });
-        btn.href = hash;
+        const state = { run: S.run, layer: S.layer, unit: u, probe: S.probe };
+        btn.href = tabHref(ACTIVATIONS, state);
         btn.dataset.unit = String(u);
         btn.title = `Open unit ${u} of ${S.layer} in the Activations tab`;
-        btn.addEventListener("click", (e) => { e.preventDefault(); this.open(hash); });
+        btn.addEventListener("click", (e) => { e.preventDefault(); openTab(ACTIVATIONS, state); });
       }
       const bar = el("span", "nv-unit-bar");
       const fill = el("span", "nv-unit-fill");
@@ -114,13 +106,5 @@ export class UnitsView {
       list.append(li);
     }
     return list;
-  }
-
-  /** Switch TensorBoard to the Activations tab on that unit (the host reads its URL hash). */
-  open(hash) {
-    try {
-      if (window.parent && window.parent !== window) { window.parent.location.hash = hash; return; }
-    } catch (_) { /* cross-origin host */ }
-    window.location.hash = hash;
   }
 }

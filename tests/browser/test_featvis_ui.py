@@ -10,11 +10,12 @@ import pytest
 
 from tb_nnvis.core.images import decode_png
 from tests import helpers
-from tests.browser.test_activations_ui import browser  # noqa: F401 (fixture)
-from tests.browser.test_activations_ui import CHROMIUM, pytestmark  # noqa: F401
+from tests.browser.conftest import needs_chromium
 from tests.plugins.featvis_logs import XSS_LAYER, featvis_logdir
 
 PLUGIN = "nnvis_featvis"
+
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def link(base, **state):
 
 
 class Page:
-    def __init__(self, browser, url, dark=False, ready="window.__nnvisFeatvis && window.__nnvisFeatvis.cur"):  # noqa: F811
+    def __init__(self, browser, url, dark=False, ready="window.__nnvisFeatvis && window.__nnvisFeatvis.cur"):
         self.page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark" if dark else "light")
         self.dialogs, self.errors = [], []
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -57,7 +58,7 @@ def _tile_pixels(tab, selector):
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
-def test_grid_draws_the_stored_images_and_a_unit_opens(tb, browser, dark):  # noqa: F811
+def test_grid_draws_the_stored_images_and_a_unit_opens(tb, browser, dark):
     tab = Page(browser, link(tb, run="cnn", layer="conv2"), dark)
     try:
         assert tab.js("() => document.documentElement.classList.contains('nv-dark')") == dark
@@ -88,7 +89,7 @@ def test_grid_draws_the_stored_images_and_a_unit_opens(tb, browser, dark):  # no
         tab.close()
 
 
-def test_unit_panel_shows_diversity_and_the_activations_tabs_top_examples(tb, browser):  # noqa: F811
+def test_unit_panel_shows_diversity_and_the_activations_tabs_top_examples(tb, browser):
     tab = Page(browser, link(tb, run="cnn", layer="conv2", unit=1, step=8))
     try:
         tab.frame.wait_for_function("() => document.querySelectorAll('.nv-fv-diversity-row canvas').length === 2")
@@ -111,7 +112,7 @@ def test_unit_panel_shows_diversity_and_the_activations_tabs_top_examples(tb, br
         tab.close()
 
 
-def test_layer_of_the_activations_tab_without_maps_says_so_and_html_stays_text(tb, browser):  # noqa: F811
+def test_layer_of_the_activations_tab_without_maps_says_so_and_html_stays_text(tb, browser):
     tab = Page(browser, link(tb, run="cnn", layer="conv1", unit=2))
     try:
         tab.frame.wait_for_function("() => /no maps of layer “conv1”/.test(document.querySelector('.nv-fv-acts').textContent)")
@@ -126,7 +127,7 @@ def test_layer_of_the_activations_tab_without_maps_says_so_and_html_stays_text(t
         tab.close()
 
 
-def test_unknown_layer_and_step_give_messages(tb, browser):  # noqa: F811
+def test_unknown_layer_and_step_give_messages(tb, browser):
     tab = Page(browser, link(tb, run="cnn", layer="nope", step=12345))
     try:
         tab.frame.wait_for_function("() => /No feature visualizations of layer “nope” in run “cnn”/.test(document.querySelector('.nv-banner').textContent)")

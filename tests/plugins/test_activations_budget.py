@@ -29,7 +29,8 @@ def test_units_within_is_the_largest_cut_that_fits():
 def test_callback_over_budget_writes_the_first_units_and_says_so(tmp_path, caplog):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(32, 3, name="conv"),
-                              keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(4, name="out")])
+                              keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(4, name="out")],
+                             name="sequential")  # Keras numbers auto-named models per process
     model.compile("sgd", "mse")
     x = np.random.default_rng(0).random((8, 16, 16, 3)).astype("float32")
     cb = ActivationsCallback(str(tmp_path), probes=x[:4], max_bytes_per_step=40_000)
