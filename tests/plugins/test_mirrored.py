@@ -1,4 +1,4 @@
-"""The callbacks in ``fit`` under ``MirroredStrategy`` on two logical CPU devices: nothing written twice, and
+"""The Activations, RNN cells and Relevance callbacks in ``fit`` under ``MirroredStrategy`` on two logical CPU devices: nothing written twice, and
 what is written equals a single-device computation with the same (final) weights.
 
 TensorFlow's logical devices must be set before it starts, so training runs in a child process; the parent
@@ -71,6 +71,8 @@ def callbacks_for(kind, logdir, x, y):
         return [tb_nnvis.keras.ActivationsCallback(logdir, probes=x[:3], examples=x, top_k=4)]
     if kind == "rnn":
         return [tb_nnvis.keras.RNNCellsCallback(logdir, probe_texts=TEXTS, vocabulary=CHARS)]
+    if kind == "relevance":
+        return [tb_nnvis.keras.RelevanceCallback(logdir, probes=x[:3], top_classes=2, unit_layers=["conv"])]
     raise ValueError(kind)
 
 
@@ -102,6 +104,23 @@ def test_rnn_cells_under_mirrored_strategy_write_once_and_match_one_device(tmp_p
         ref = np.asarray(expected[kind])
         step = (ref.max(axis=(0, 1)) - ref.min(axis=(0, 1))) / 254
         assert np.all(np.abs(stored.values(kind) - ref) <= step[None, None] + 1e-6), kind
+
+
+def test_relevance_under_mirrored_strategy_writes_once_and_matches_one_device(tmp_path):
+    from tb_nnvis.lrp import attribute
+    from tests.plugins.test_relevance_summary import decoded, read_run
+
+    logdir, model = _train(tmp_path, "relevance")
+    x, _ = data()
+    series = read_run(logdir)
+    name = next(tag for tag in series if tag.endswith("/epsilon_plus"))
+    assert sorted(series[name]) == [0, 4, 8]
+    header, scores, _, rel = decoded(list(series[name][8]))
+    targets = np.asarray(header["targets"])
+    np.testing.assert_allclose(scores, model(x[:3]).numpy(), rtol=1e-4, atol=1e-5)
+    for j in range(targets.shape[1]):
+        expected = attribute(model, x[:3], target=targets[:, j], composite="epsilon_plus").sum(-1)
+        np.testing.assert_allclose(rel[:, j], expected, rtol=1e-4, atol=1e-6)
 
 
 def test_activations_under_mirrored_strategy_write_once_and_match_one_device(tmp_path, kind="activations"):
