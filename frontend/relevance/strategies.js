@@ -92,6 +92,7 @@ export class StrategiesView {
     this.S.run = run;
     const entries = this.tags[run];
     if (!entries) {
+      ++this.tok; // a load still running for the previous run must not ask this run for its data
       this.cur = null;
       this.body.replaceChildren();
       this.sub.textContent = "";

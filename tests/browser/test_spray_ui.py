@@ -28,7 +28,7 @@ def tb(logs):
         yield base
 
 
-def _open(browser, tb, dark=False, **state):  # noqa: F811
+def _open(browser, tb, dark=False, **state):
     tab = Tab(browser, deep_link(tb, run="shortcut", **state), dark=dark)
     tab.wait_for("() => document.querySelector('.nv-spray-scatter') || document.querySelector('.nv-spray-msg .nv-message')",
                  timeout=30000)
@@ -46,7 +46,7 @@ def _scatter_colours(tab):
 
 
 @pytest.mark.parametrize("dark", [False, True])
-def test_scatter_clusters_members_and_the_member_view(tb, browser, dark):  # noqa: F811
+def test_scatter_clusters_members_and_the_member_view(tb, browser, dark):
     data = helpers.get_json(tb, API + "/data", **Q, target=5, step=12)
     tab = _open(browser, tb, dark=dark, spray_name="validation", spray_composite="epsilon_alpha2_beta1",
                 spray_class=5)
@@ -94,7 +94,7 @@ def test_scatter_clusters_members_and_the_member_view(tb, browser, dark):  # noq
         tab.close()
 
 
-def test_unknown_class_gets_a_message(tb, browser):  # noqa: F811
+def test_unknown_class_gets_a_message(tb, browser):
     tab = _open(browser, tb, spray_name="validation", spray_composite="epsilon_alpha2_beta1", spray_class=3)
     try:
         text = tab.frame.locator(".nv-spray-msg").text_content()
@@ -107,7 +107,7 @@ def test_unknown_class_gets_a_message(tb, browser):  # noqa: F811
         tab.close()
 
 
-def test_html_class_names_are_text_and_runs_without_spray_say_so(tb, browser):  # noqa: F811
+def test_html_class_names_are_text_and_runs_without_spray_say_so(tb, browser):
     tab = _open(browser, tb)
     try:
         tab.js("window.__nnvisRelevance.selectRun('pb')")
@@ -116,5 +116,11 @@ def test_html_class_names_are_text_and_runs_without_spray_say_so(tb, browser):  
         assert tab.frame.locator(".nv-strategies img").count() == 0
         tab.js("window.__nnvisRelevance.strategies.setRun('nope')")
         tab.wait_for("() => document.querySelector('.nv-spray-msg').textContent.includes('No SpRAy data for run')")
+        # a run switch while the previous run's view still loads: nothing is asked of the new run
+        asked = []
+        tab.page.on("request", lambda r: "/spray/" in r.url and "run=nope" in r.url and asked.append(r.url))
+        tab.js("(() => { const s = window.__nnvisRelevance.strategies; s.setRun('shortcut'); s.setRun('nope'); })()")
+        tab.page.wait_for_timeout(2000)
+        assert not asked, asked
     finally:
         tab.close()
