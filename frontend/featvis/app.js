@@ -5,8 +5,8 @@
 
 import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js";
-import { loadRunTags, showEmpty } from "../shared/tags.js";
-import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
+import { connectApp, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
+import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, segmented, field } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
@@ -98,15 +98,9 @@ class FeatVisApp {
 
   async start() {
     this.build();
-    connectHost();
-    const [urlState, hostRuns] = await Promise.all([getUrlState(), getHostRuns()]);
-    this.readUrl(urlState);
-    primeUrlState(urlState);
-    this.hostRuns = hostRuns;
+    await connectApp(this);
     this.alphaBox.checked = this.S.alpha;
     this.sizeSeg.set(this.S.size);
-    onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
-    onDataReloaded(() => this.reload());
     await this.loadTags();
   }
 
@@ -118,17 +112,11 @@ class FeatVisApp {
 
   async reload() {
     this.cache.clear();
-    if (!this.tags) return this.loadTags();
-    try { this.tags = await getJSON("tags"); } catch (_) { return; }
-    this.renderRuns();
-    if (this.S.layer && (this.tags.runs[this.S.run] || {})[this.S.layer]) await this.loadSteps(true);
+    if (await refreshTags(this) && (this.tags.runs[this.S.run] || {})[this.S.layer]) await this.loadSteps(true);
   }
 
   renderRuns() {
-    const have = Object.keys((this.tags && this.tags.runs) || {});
-    const names = [...have, ...(this.hostRuns || []).filter((r) => !have.includes(r))];
-    this.runs.setItems(names.map((r) => ({ key: r, name: r, faint: !have.includes(r),
-      meta: have.includes(r) ? `${Object.keys(this.tags.runs[r]).length} layers` : "no data" })), this.S.run);
+    this.runs.setItems(runItems(this.tags, this.hostRuns), this.S.run);
   }
 
   async selectRun(run, initial = false) {

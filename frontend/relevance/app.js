@@ -6,7 +6,8 @@
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
 import { getJSON, PromiseCache, showError, errorText } from "../shared/api.js";
-import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
+import { setUrlState } from "../shared/host.js";
+import { connectApp, runItems } from "../shared/tags.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, option, field } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
@@ -118,14 +119,8 @@ class RelevanceApp {
   // ------------------------------------------------------------------ data flow
   async start() {
     this.build();
-    connectHost();
-    const [urlState, hostRuns] = await Promise.all([getUrlState(), getHostRuns()]);
-    this.readUrl(urlState);
-    primeUrlState(urlState);
-    this.hostRuns = hostRuns;
+    await connectApp(this);
     this.sync();
-    onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
-    onDataReloaded(() => this.reload());
     onThemeChange(() => this.draw());
     this.strategies.start();
     await this.loadTags();
@@ -168,10 +163,7 @@ class RelevanceApp {
   }
 
   renderRuns() {
-    const have = Object.keys((this.tags && this.tags.runs) || {});
-    const host = Array.isArray(this.hostRuns) ? this.hostRuns.filter((r) => !have.includes(r)) : [];
-    this.runList.setItems([...have, ...host].map((r) => ({ key: r, name: r, faint: !have.includes(r),
-      meta: have.includes(r) ? `${Object.keys(this.tags.runs[r]).length} sets` : "no data" })), this.S.run);
+    this.runList.setItems(runItems(this.tags, this.hostRuns, "sets"), this.S.run);
   }
 
   info() { return this.tags && this.tags.runs[this.S.run] ? this.tags.runs[this.S.run][this.S.name] : null; }

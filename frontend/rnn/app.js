@@ -6,8 +6,8 @@
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getBlob, PromiseCache, showError } from "../shared/api.js";
-import { loadRunTags, showEmpty } from "../shared/tags.js";
-import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
+import { connectApp, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
+import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, option, field } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
@@ -122,14 +122,8 @@ class RnnApp {
 
   async start() {
     this.build();
-    connectHost();
-    const [urlState, hostRuns] = await Promise.all([getUrlState(), getHostRuns()]);
-    this.readUrl(urlState);
-    primeUrlState(urlState);
-    this.hostRuns = hostRuns;
+    await connectApp(this);
     this.search.regex.value = this.S.regex;
-    onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
-    onDataReloaded(() => this.reload());
     onThemeChange(() => this.repaint(false));
     await this.loadTags();
   }
@@ -142,17 +136,11 @@ class RnnApp {
 
   async reload() {
     this.cache.clear();
-    if (!this.tags) return this.loadTags();
-    try { this.tags = await getJSON("tags"); } catch (_) { return; }
-    this.renderRuns();
-    if (this.S.layer && (this.tags.runs[this.S.run] || {})[this.S.layer]) await this.loadSteps(true);
+    if (await refreshTags(this) && (this.tags.runs[this.S.run] || {})[this.S.layer]) await this.loadSteps(true);
   }
 
   renderRuns() {
-    const have = Object.keys((this.tags && this.tags.runs) || {});
-    const names = [...have, ...(this.hostRuns || []).filter((r) => !have.includes(r))];
-    this.runs.setItems(names.map((r) => ({ key: r, name: r, faint: !have.includes(r),
-      meta: have.includes(r) ? `${Object.keys(this.tags.runs[r]).length} layers` : "no data" })), this.S.run);
+    this.runs.setItems(runItems(this.tags, this.hostRuns), this.S.run);
   }
 
   async selectRun(run, initial = false) {

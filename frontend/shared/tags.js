@@ -3,6 +3,39 @@
 
 import { getJSON, errorText, showError } from "./api.js";
 import { el } from "./dom.js";
+import { connectHost, getHostRuns, getUrlState, onDataReloaded, onRunsChanged, primeUrlState } from "./host.js";
+
+/**
+ * What every tab does on start: connect to TensorBoard, read its URL state into the app (app.readUrl),
+ * and follow the host's run list (app.renderRuns) and data reloads (app.reload).
+ */
+export async function connectApp(app) {
+  connectHost();
+  const [urlState, hostRuns] = await Promise.all([getUrlState(), getHostRuns()]);
+  app.readUrl(urlState);
+  primeUrlState(urlState);
+  app.hostRuns = hostRuns;
+  onRunsChanged((runs) => { app.hostRuns = runs; app.renderRuns(); });
+  onDataReloaded(() => app.reload());
+}
+
+/** SideList items for the runs: those with data first, then the host's other runs, faint ("no data").
+ *  `unit` names what a run's entries in tags.runs are ("layers", "sets"). */
+export function runItems(tags, hostRuns, unit = "layers") {
+  const have = Object.keys((tags && tags.runs) || {});
+  const host = Array.isArray(hostRuns) ? hostRuns.filter((r) => !have.includes(r)) : [];
+  return [...have, ...host].map((r) => ({ key: r, name: r, faint: !have.includes(r),
+    meta: have.includes(r) ? `${Object.keys(tags.runs[r]).length} ${unit}` : "no data" }));
+}
+
+/** After TensorBoard reloaded its data: fresh tags into app.tags and the run list redrawn. Returns false
+ *  when the tags could not be read (the page keeps what it shows). */
+export async function refreshTags(app) {
+  if (!app.tags) { await app.loadTags(); return false; }
+  try { app.tags = await getJSON("tags"); } catch (_) { return false; }
+  app.renderRuns();
+  return true;
+}
 
 /** Replaces the page body `content` with a centred title and explanation in `empty` (text only). */
 export function showEmpty(empty, content, title, text) {

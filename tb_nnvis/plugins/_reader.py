@@ -28,6 +28,11 @@ class Reader:
     def _ctx(request):
         return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
 
+    def by_layer(self, request, kind):
+        """``{run: {layer: (tag, content)}}`` of one kind, layers in the order they were written."""
+        return {run: {c.get("layer", tag): (tag, c) for tag, c in items}
+                for run, items in self.series(request, kind).items()}
+
     def series(self, request, kinds):
         """``{run: [(tag, content), ...]}`` of the given kinds, in writing order; unreadable ones are skipped."""
         ctx, eid = self._ctx(request)

@@ -20,7 +20,7 @@ import numpy as np
 from werkzeug import wrappers
 
 from tensorboard.backend import http_util
-from tensorboard.plugins import base_plugin  # noqa: F401  (re-exported for the plugins)
+from tensorboard.plugins import base_plugin
 
 logger = logging.getLogger("tb_nnvis")
 
@@ -136,6 +136,19 @@ class Params:
         if not math.isfinite(value):
             raise bad_request(f"query parameter {name!r} must be finite, got {raw!r}")
         return value
+
+
+class DashboardPlugin(base_plugin.TBPlugin):
+    """What every tb_nnvis plugin tells TensorBoard: a tab (``tab_name``) loaded as an ES module from
+    ``/index.js``, shown when the data provider has data for ``plugin_name``."""
+
+    tab_name = None
+
+    def is_active(self):
+        return False  # TensorBoard asks the data provider whether our plugin has data
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=self.tab_name)
 
 
 def frontend_root():

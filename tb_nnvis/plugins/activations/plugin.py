@@ -29,7 +29,6 @@ import time
 import numpy as np
 from tensorboard import plugin_util
 from tensorboard.data import provider
-from tensorboard.plugins import base_plugin
 
 from tb_nnvis.core import images
 from tb_nnvis.plugins import _server
@@ -45,10 +44,11 @@ def _decoded_bytes(value):
     return value.nbytes if isinstance(value, np.ndarray) else value[1].nbytes + 512
 
 
-class ActivationsPlugin(base_plugin.TBPlugin):
+class ActivationsPlugin(_server.DashboardPlugin):
     """Feature maps of every unit of chosen layers for fixed probe inputs, over training."""
 
     plugin_name = metadata.PLUGIN_NAME
+    tab_name = "Activations"
 
     def __init__(self, context):
         self._provider = context.data_provider
@@ -78,12 +78,6 @@ class ActivationsPlugin(base_plugin.TBPlugin):
             "/weights": functools.partial(weights.serve_weights, self),
             "/weight_dynamics": functools.partial(weights.serve_weight_dynamics, self),
         }
-
-    def is_active(self):
-        return False  # TensorBoard asks the data provider whether our plugin has data
-
-    def frontend_metadata(self):
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Activations")
 
     # ---- reading -------------------------------------------------------------------------------
 

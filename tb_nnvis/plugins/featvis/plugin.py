@@ -11,7 +11,6 @@ or ``diversity``.
 - ``/atlas?run&layer&step[&kind][&which=images|transparency]``: the atlas PNG.
 - ``/unit?run&layer&unit[&kind]``: the unit's tile index and value at every loaded step (the filmstrip).
 """
-from tensorboard.plugins import base_plugin
 
 from tb_nnvis.plugins import _reader, _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
@@ -20,10 +19,11 @@ from tb_nnvis.plugins.featvis import encoding, metadata
 _JSON, _PNG = "application/json", "image/png"
 
 
-class FeatureVisPlugin(base_plugin.TBPlugin):
+class FeatureVisPlugin(_server.DashboardPlugin):
     """Synthesized images of every unit of a layer, over training."""
 
     plugin_name = metadata.PLUGIN_NAME
+    tab_name = "Feature visualization"
 
     def __init__(self, context):
         self._reader = _reader.Reader(context.data_provider, metadata.PLUGIN_NAME, metadata.parse_plugin_metadata)
@@ -40,18 +40,10 @@ class FeatureVisPlugin(base_plugin.TBPlugin):
             "/unit": self._serve_unit,
         }
 
-    def is_active(self):
-        return False  # TensorBoard asks the data provider whether our plugin has data
-
-    def frontend_metadata(self):
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Feature visualization")
-
     # ---- reading -------------------------------------------------------------------------------
 
     def _series(self, request, kind):
-        """``{run: {layer: (tag, content)}}`` of one kind, layers in the order they were written."""
-        return {run: {c.get("layer", tag): (tag, c) for tag, c in items}
-                for run, items in self._reader.series(request, kind).items()}
+        return self._reader.by_layer(request, kind)
 
     def _layer(self, request):
         """``(params, run, layer, tag, kind)`` of the series a request names; 404 when it does not exist."""

@@ -16,7 +16,6 @@ Routes (GET; JSON unless noted; errors are 4xx ``{"error": message}``):
 - ``/spray/*``: SpRAy of whole classes (the Strategies view); see :mod:`.spray_routes`.
 """
 import numpy as np
-from tensorboard.plugins import base_plugin
 
 from tb_nnvis.plugins import _reader, _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
@@ -26,10 +25,11 @@ from tb_nnvis.plugins.relevance.spray_routes import SprayRoutes
 _JSON, _PNG, _JS, _BIN = "application/json", "image/png", "text/javascript", "application/octet-stream"
 
 
-class RelevancePlugin(base_plugin.TBPlugin):
+class RelevancePlugin(_server.DashboardPlugin):
     """LRP heatmaps of fixed probe inputs (images and text) over training, and the units that carry them."""
 
     plugin_name = metadata.PLUGIN_NAME
+    tab_name = "Relevance"
 
     def __init__(self, context):
         self._reader = _reader.Reader(context.data_provider, metadata.PLUGIN_NAME, metadata.parse_plugin_metadata,
@@ -43,12 +43,6 @@ class RelevancePlugin(base_plugin.TBPlugin):
             "/input": self._serve_input, "/units": self._serve_units, "/unit_heatmap": self._serve_unit_heatmap,
             **SprayRoutes(self._reader).apps(),
         }
-
-    def is_active(self):
-        return False  # TensorBoard asks the data provider whether our plugin has data
-
-    def frontend_metadata(self):
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Relevance")
 
     # ---- reading -------------------------------------------------------------------------------
 

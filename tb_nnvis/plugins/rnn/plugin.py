@@ -21,7 +21,6 @@ al. 2015, and the hidden state otherwise. ``threshold`` is the value above which
 - ``/predictions?run&step&probe``: the top next tokens at each position (latest step at or before ``step``).
 """
 import numpy as np
-from tensorboard.plugins import base_plugin
 
 from tb_nnvis.core.rnn import search
 from tb_nnvis.plugins import _reader, _server
@@ -32,10 +31,11 @@ _JSON, _BIN = "application/json", "application/octet-stream"
 TOP_CELLS = 30
 
 
-class RNNCellsPlugin(base_plugin.TBPlugin):
+class RNNCellsPlugin(_server.DashboardPlugin):
     """What each LSTM/GRU cell tracks over probe texts, and finding the cell that follows a pattern."""
 
     plugin_name = metadata.PLUGIN_NAME
+    tab_name = "RNN cells"
 
     def __init__(self, context):
         self._reader = _reader.Reader(context.data_provider, metadata.PLUGIN_NAME, metadata.parse_plugin_metadata,
@@ -58,18 +58,10 @@ class RNNCellsPlugin(base_plugin.TBPlugin):
             "/predictions": self._serve_predictions,
         }
 
-    def is_active(self):
-        return False  # TensorBoard asks the data provider whether our plugin has data
-
-    def frontend_metadata(self):
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="RNN cells")
-
     # ---- reading -------------------------------------------------------------------------------
 
     def _series(self, request, kind):
-        """``{run: {layer: (tag, content)}}`` of one kind, layers in the order they were written."""
-        return {run: {c.get("layer", tag): (tag, c) for tag, c in items}
-                for run, items in self._reader.series(request, kind).items()}
+        return self._reader.by_layer(request, kind)
 
     def _layer(self, request):
         """``(params, run, tag)`` of the traces series a request names; 404 when it does not exist."""
