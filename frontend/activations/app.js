@@ -6,16 +6,17 @@
 
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
-import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl, unpackF32 } from "../shared/api.js";
+import { showEmpty } from "../shared/tags.js";
+import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl } from "../shared/api.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
-import { COLORMAPS } from "../shared/colormap.js";
 import { StepSlider } from "../shared/slider.js";
-import { el, option } from "../shared/dom.js";
+import { el } from "../shared/dom.js";
 import { fmtShape } from "../shared/format.js";
 import { ActivationsSidebar } from "./sidebar.js";
 import { LayerView } from "./layer.js";
 import { UnitView } from "./unit.js";
-import { Overview, OVERVIEW_FIELDS } from "./overview.js";
+import { OverviewCard } from "./overview.js";
+import { readUrlState, urlState } from "./url.js";
 import { WeightDynamics } from "./dynamics.js";
 
 const PLUGIN = "nnvis_activations";
@@ -29,7 +30,6 @@ class ActivationsApp {
     this.steps = [];
     this.stepsInfo = null;
     this.cur = null; // {maps, img, colored, step}
-    this.statsData = null;
     this.atlasCache = new PromiseCache(600);
     this.mapsCache = new PromiseCache(600);
     this.tok = { layer: 0, step: 0 };
@@ -70,23 +70,13 @@ class ActivationsApp {
     this.unit = new UnitView(detailCol, this);
     row.append(detailCol);
 
-    // units over training
-    const ovCard = el("div", "nv-card nv-overview-card");
-    const ot = el("div", "nv-card-title");
-    this.statSel = el("select", "nv-select nv-stat-select");
-    this.statSel.setAttribute("aria-label", "Statistic");
-    for (const [k, t] of OVERVIEW_FIELDS) this.statSel.append(option(k, t));
-    this.statSel.style.flex = "0 0 auto";
-    this.statSel.addEventListener("change", () => { this.S.stat = this.statSel.value; this.overview.setOptions({ field: this.S.stat }); });
-    const sp = el("span");
-    sp.style.flex = "1";
-    ot.append(el("span", "", "Units over training"), el("span", "nv-sub", "rows: units · columns: steps · click to select"), sp, this.statSel);
-    this.ovMsg = el("div");
-    ovCard.append(ot, this.ovMsg);
-    this.overview = new Overview(ovCard, { onPick: (u, step) => this.pickFromOverview(u, step) });
-
     this.content = el("div", "nv-content");
-    this.content.append(this.header, row, ovCard);
+    this.content.append(this.header, row);
+    this.overviewCard = new OverviewCard(this.content, {
+      onPick: (u, step) => this.pickFromOverview(u, step),
+      onStat: (stat) => { this.S.stat = stat; },
+    });
+    this.overview = this.overviewCard.overview;
     this.dynamics = new WeightDynamics(this.content); // weight norms and update ratios, when logged
     this.empty = el("div", "nv-empty");
     this.empty.hidden = true;
@@ -96,7 +86,7 @@ class ActivationsApp {
 
   syncControls() {
     this.side.sync();
-    this.statSel.value = this.S.stat;
+    this.overviewCard.statSel.value = this.S.stat;
   }
 
   setOption(name, value) {
@@ -113,38 +103,17 @@ class ActivationsApp {
     showError(this.banner, err, { title });
   }
 
-  showEmpty(title, text) {
-    this.empty.replaceChildren(el("div", "nv-empty-title", title), el("div", "", text));
-    this.empty.hidden = false;
-    this.content.hidden = true;
-  }
+  showEmpty(title, text) { showEmpty(this.empty, this.content, title, text); }
 
   hideEmpty() {
     this.empty.hidden = true;
     this.content.hidden = false;
   }
 
-  // ------------------------------------------------------------------ URL state
-  writeUrl() {
-    const s = this.S;
-    setUrlState({
-      run: s.run, layer: s.layer, probe: s.run ? s.probe : null, step: s.step,
-      unit: s.unit >= 0 ? s.unit : null,
-      scale: s.scale !== "unit" ? s.scale : null,
-      cmap: s.cmap !== "auto" ? s.cmap : null,
-    });
-  }
+  // ------------------------------------------------------------------ URL state (see url.js)
+  writeUrl() { setUrlState(urlState(this.S)); }
 
-  readUrl(u) {
-    const s = this.S;
-    if (u.run) s.run = u.run;
-    if (u.layer) s.layer = u.layer;
-    if (u.probe !== undefined && /^\d+$/.test(u.probe)) s.probe = Number(u.probe);
-    if (u.step !== undefined && /^-?\d+$/.test(u.step)) { s.step = Number(u.step); this.urlStep = true; }
-    if (u.unit !== undefined && /^\d+$/.test(u.unit)) s.unit = Number(u.unit);
-    if (u.scale === "layer" || u.scale === "unit") s.scale = u.scale;
-    if (u.cmap && (u.cmap === "auto" || COLORMAPS[u.cmap])) s.cmap = u.cmap;
-  }
+  readUrl(u) { if (readUrlState(this.S, u)) this.urlStep = true; }
 
   // ------------------------------------------------------------------ data flow
   async start() {
@@ -296,7 +265,6 @@ class ActivationsApp {
     this.layerView.gridTitle.textContent = info ? `${info.units} units` : "Units";
     this.renderProbes();
     this.cur = null;
-    this.statsData = null;
     this.overview.setData(null);
     if (this.S.unit < 0) this.unit.hide();
     await this.loadLayerMeta(false, initial);
@@ -316,8 +284,7 @@ class ActivationsApp {
       if (Number.isInteger(guess)) { this.S.step = guess; early = this.loadStep(); }
     }
     // The statistics of every step (megabytes on a long run) are asked for once the grid is drawn.
-    const statsP = (early || Promise.resolve()).catch(() => {}).then(() => getJSON("stats", { run, layer, encoding: "f32" }))
-      .then((d) => ({ steps: d.steps, fields: d.fields, values: unpackF32(d.f32, d.shape) }));
+    const statsP = this.overviewCard.fetch(run, layer, early);
     let steps;
     try {
       steps = await stepsP;
@@ -344,18 +311,7 @@ class ActivationsApp {
     this.slider.setValue(this.S.step);
     if (early && early.step === this.S.step) await early;
     else if (this.S.step !== null) await this.loadStep(isReload);
-    statsP.then((d) => {
-      if (t !== this.tok.layer) return;
-      this.statsData = d;
-      this.ovMsg.replaceChildren();
-      if (!d.steps || !d.steps.length) showError(this.ovMsg, "No statistics logged for this layer yet.", { kind: "warn" });
-      this.overview.setData(d);
-      this.overview.setOptions({ field: this.S.stat, cmap: this.S.cmap, showDead: this.S.dead });
-      this.overview.setCursor(this.S.unit, this.S.step);
-    }, (e) => {
-      if (t !== this.tok.layer) return;
-      showError(this.ovMsg, e, { title: "Could not load statistics" });
-    });
+    this.overviewCard.show(statsP, () => t === this.tok.layer, this.S);
     this.writeUrl();
   }
 

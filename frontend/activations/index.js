@@ -7,10 +7,10 @@
 const MODULES = [
   "activations/app.js", "activations/sidebar.js", "activations/layer.js", "activations/unit.js",
   "activations/overview.js", "activations/detail.js", "activations/atlas.js", "activations/weights.js",
-  "activations/dynamics.js", "activations/crops.js", "activations/unit_heatmap.js",
+  "activations/dynamics.js", "activations/crops.js", "activations/unit_heatmap.js", "activations/url.js",
   "shared/api.js", "shared/host.js", "shared/theme.js", "shared/colormap.js", "shared/slider.js",
   "shared/dom.js", "shared/format.js", "shared/sidebar.js", "shared/grid.js", "shared/tooltip.js",
-  "shared/heatmap.js", "shared/mount.js",
+  "shared/heatmap.js", "shared/mount.js", "shared/tags.js",
 ];
 
 for (const path of MODULES) {

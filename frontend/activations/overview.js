@@ -6,6 +6,8 @@ import { lut, specialColors, COLORMAPS, ColorBar } from "../shared/colormap.js";
 import { showTooltip, hideTooltip } from "../shared/tooltip.js";
 import { cssVar } from "../shared/theme.js";
 import { fmt, fmtPct } from "../shared/format.js";
+import { getJSON, showError, unpackF32 } from "../shared/api.js";
+import { el, option } from "../shared/dom.js";
 
 export const OVERVIEW_FIELDS = [
   ["mean", "mean activation"],
@@ -183,5 +185,45 @@ export class Overview {
     if (si >= 0) { ctx.strokeStyle = accent; ctx.strokeRect(si * this.cellW + 0.75, 0.75, this.cellW - 1.5, H - 1.5); }
     if (this.unit >= 0) { ctx.strokeStyle = accent; ctx.strokeRect(0.75, this.unit * this.cellH + 0.25, W - 1.5, this.cellH - 0.5); }
     if (this._hover) { ctx.strokeStyle = text; ctx.lineWidth = 1; ctx.strokeRect(this._hover.s * this.cellW + 0.5, this._hover.u * this.cellH + 0.5, this.cellW - 1, this.cellH - 1); }
+  }
+}
+
+/** The "Units over training" card: the overview of one statistic (picked here), and its data. */
+export class OverviewCard {
+  constructor(parent, { onPick, onStat }) {
+    const card = el("div", "nv-card nv-overview-card");
+    const title = el("div", "nv-card-title");
+    this.statSel = el("select", "nv-select nv-stat-select");
+    this.statSel.setAttribute("aria-label", "Statistic");
+    for (const [k, t] of OVERVIEW_FIELDS) this.statSel.append(option(k, t));
+    this.statSel.style.flex = "0 0 auto";
+    this.statSel.addEventListener("change", () => { onStat(this.statSel.value); this.overview.setOptions({ field: this.statSel.value }); });
+    const spacer = el("span");
+    spacer.style.flex = "1";
+    title.append(el("span", "", "Units over training"), el("span", "nv-sub", "rows: units · columns: steps · click to select"), spacer, this.statSel);
+    this.msg = el("div");
+    card.append(title, this.msg);
+    this.overview = new Overview(card, { onPick });
+    parent.append(card);
+  }
+
+  /** Every loaded step's unit statistics of a layer (packed float32), asked for once `after` settles. */
+  fetch(run, layer, after) {
+    return (after || Promise.resolve()).catch(() => {}).then(() => getJSON("stats", { run, layer, encoding: "f32" }))
+      .then((d) => ({ steps: d.steps, fields: d.fields, values: unpackF32(d.f32, d.shape) }));
+  }
+
+  /** Draw the statistics `statsP` brings, unless `current()` says the view moved on; S: the app's state. */
+  show(statsP, current, S) {
+    statsP.then((d) => {
+      if (!current()) return;
+      this.msg.replaceChildren();
+      if (!d.steps || !d.steps.length) showError(this.msg, "No statistics logged for this layer yet.", { kind: "warn" });
+      this.overview.setData(d);
+      this.overview.setOptions({ field: S.stat, cmap: S.cmap, showDead: S.dead });
+      this.overview.setCursor(S.unit, S.step);
+    }, (e) => {
+      if (current()) showError(this.msg, e, { title: "Could not load statistics" });
+    });
   }
 }

@@ -9,7 +9,7 @@ map (Fel et al. 2023): where in the image the objective's gradient went.
 
 >>> import keras, numpy as np
 >>> model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="conv")])
->>> result = render(model, "conv", steps=8)
+>>> result = render(model, "conv", steps=8, verbose=False)
 >>> result.images.shape, result.values.shape, result.units.tolist()
 ((4, 16, 16, 3), (4,), [0, 1, 2, 3])
 """
