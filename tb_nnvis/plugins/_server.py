@@ -108,12 +108,17 @@ class Params:
             raise bad_request(f"missing query parameter {name!r}")
         return value
 
-    def int(self, name, low=None, high=None, default=None):
+    def _given(self, name, default):
+        """The raw value of ``name``; None when it is absent and has a ``default``; 400 when it is required."""
         raw = self.args.get(name)
-        if raw is None or raw == "":
-            if default is not None:
-                return default
+        if (raw is None or raw == "") and default is None:
             raise bad_request(f"missing query parameter {name!r}")
+        return raw if raw not in (None, "") else None
+
+    def int(self, name, low=None, high=None, default=None):
+        raw = self._given(name, default)
+        if raw is None:
+            return default
         try:
             value = int(raw)
         except ValueError:
@@ -124,11 +129,9 @@ class Params:
 
     def float(self, name, default=None):
         """A finite float parameter (``default`` when absent); 400 for anything else."""
-        raw = self.args.get(name)
-        if raw is None or raw == "":
-            if default is not None:
-                return default
-            raise bad_request(f"missing query parameter {name!r}")
+        raw = self._given(name, default)
+        if raw is None:
+            return default
         try:
             value = float(raw)
         except ValueError:
