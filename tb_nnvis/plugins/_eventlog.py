@@ -66,6 +66,8 @@ class EventLog:
         import tensorflow as tf
 
         with self._lock:
+            if self._writer is None and not self._unflushed:
+                return not self._failing  # nothing written yet: no empty event file
             try:
                 if self._writer is None:
                     self._open(tf)

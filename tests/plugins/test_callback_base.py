@@ -114,5 +114,6 @@ def test_a_failing_setup_turns_the_callback_off_and_training_goes_on(tmp_path, c
     history = model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=2, verbose=0, callbacks=[cb])
     assert len(history.history["loss"]) == 2
     assert cb.written_steps == []
+    assert not [f for f in os.listdir(tmp_path) if "tfevents" in f]  # and no empty event file is left behind
     assert any("activations are off for this run" in r.getMessage() and "no_such_layer" in r.getMessage()
                for r in caplog.records), [r.getMessage() for r in caplog.records]
