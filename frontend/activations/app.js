@@ -10,7 +10,7 @@ import { showEmpty } from "../shared/tags.js";
 import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl } from "../shared/api.js";
 import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
-import { el } from "../shared/dom.js";
+import { el, appShell } from "../shared/dom.js";
 import { fmtShape } from "../shared/format.js";
 import { ActivationsSidebar } from "./sidebar.js";
 import { LayerView } from "./layer.js";
@@ -40,12 +40,7 @@ class ActivationsApp {
 
   // ------------------------------------------------------------------ layout
   build() {
-    const app = el("div", "nv-app nv-activations");
-    const side = el("aside", "nv-sidebar");
-    side.setAttribute("aria-label", "Activations settings");
-    const main = el("main", "nv-main");
-    app.append(side, main);
-    document.body.replaceChildren(app);
+    const { side, main } = appShell("nv-activations", "Activations settings");
     this.main = main;
     this.side = new ActivationsSidebar(side, this, {
       run: (r) => { this.unit.stopPlay(); this.S.layer = null; this.S.step = null; this.S.unit = -1; this.urlStep = false; this.selectRun(r); },

@@ -8,7 +8,7 @@ import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js
 import { connectApp, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
 import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
-import { el, segmented, field } from "../shared/dom.js";
+import { el, segmented, field, appShell } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
 import { tabHref } from "../shared/links.js";
 import { ImageGrid } from "./grid.js";
@@ -31,12 +31,7 @@ class FeatVisApp {
   }
 
   build() {
-    const app = el("div", "nv-app nv-featvis");
-    const side = el("aside", "nv-sidebar");
-    side.setAttribute("aria-label", "Feature visualization settings");
-    const main = el("main", "nv-main");
-    app.append(side, main);
-    document.body.replaceChildren(app);
+    const { side, main } = appShell("nv-featvis", "Feature visualization settings");
     this.main = main;
     this.runs = new SideList(side, { title: "Runs", cls: "nv-run-list", emptyText: "No runs.",
       onPick: (r) => { this.S.layer = null; this.S.step = null; this.selectRun(r); } });

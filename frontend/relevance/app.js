@@ -9,7 +9,7 @@ import { getJSON, PromiseCache, showError, errorText } from "../shared/api.js";
 import { setUrlState } from "../shared/host.js";
 import { connectApp, runItems } from "../shared/tags.js";
 import { StepSlider } from "../shared/slider.js";
-import { el, option, field } from "../shared/dom.js";
+import { el, option, field, appShell } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
 import { ImageView } from "./image.js";
 import { TextView } from "./text.js";
@@ -32,12 +32,8 @@ class RelevanceApp {
   }
 
   build() {
-    const app = el("div", "nv-app nv-relevance");
-    const side = el("aside", "nv-sidebar");
-    side.setAttribute("aria-label", "Relevance settings");
-    this.main = el("main", "nv-main");
-    app.append(side, this.main);
-    document.body.replaceChildren(app);
+    const { side, main } = appShell("nv-relevance", "Relevance settings");
+    this.main = main;
     this.runList = new SideList(side, { title: "Runs", cls: "nv-run-list", onPick: (r) => { this.S.name = null; this.S.step = null; this.selectRun(r); }, emptyText: "No runs." });
     this.nameList = new SideList(side, { title: "Probe sets", cls: "nv-name-list", onPick: (n) => { this.S.step = null; this.selectName(n); }, emptyText: "No relevance data." });
     const [secProbe, probes] = [el("section", "nv-section"), el("div", "nv-probes")];

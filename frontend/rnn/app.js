@@ -9,7 +9,7 @@ import { getJSON, getBlob, PromiseCache, showError } from "../shared/api.js";
 import { connectApp, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
 import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
-import { el, option, field } from "../shared/dom.js";
+import { el, option, field, appShell } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
 import { Traces, kindsOf, KIND_LABELS, displayToken } from "./data.js";
 import { TextPanel } from "./text.js";
@@ -32,12 +32,7 @@ class RnnApp {
   }
 
   build() {
-    const app = el("div", "nv-app nv-rnn");
-    const side = el("aside", "nv-sidebar");
-    side.setAttribute("aria-label", "RNN cells settings");
-    const main = el("main", "nv-main");
-    app.append(side, main);
-    document.body.replaceChildren(app);
+    const { side, main } = appShell("nv-rnn", "RNN cells settings");
     this.main = main;
     this.runs = new SideList(side, { title: "Runs", cls: "nv-run-list", emptyText: "No runs.",
       onPick: (r) => { this.S.layer = null; this.S.step = null; this.urlStep = false; this.selectRun(r); } });

@@ -52,3 +52,14 @@ export function field(labelText, control) {
   f.append(label, control);
   return f;
 }
+
+/** The page every dashboard builds: a sidebar and a main area in document.body; returns {side, main}. */
+export function appShell(cls, label) {
+  const app = el("div", `nv-app ${cls}`);
+  const side = el("aside", "nv-sidebar");
+  side.setAttribute("aria-label", label);
+  const main = el("main", "nv-main");
+  app.append(side, main);
+  document.body.replaceChildren(app);
+  return { side, main };
+}

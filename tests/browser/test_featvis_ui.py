@@ -2,7 +2,6 @@
 tests/plugins/featvis_logs.py): the grid draws the callback's images pixel for pixel, a unit opens with its
 filmstrip (which moves the step), its diversity images and its top examples from the Activations tab,
 the transparency mask toggles, HTML in names stays text, unknown layers give a message, light and dark."""
-import time
 import urllib.parse
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 
 from tb_nnvis.core.images import decode_png
 from tests import helpers
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import PluginPage, needs_chromium, plugin_link
 from tests.plugins.featvis_logs import XSS_LAYER, featvis_logdir
 
 PLUGIN = "nnvis_featvis"
@@ -25,30 +24,13 @@ def tb():
 
 
 def link(base, **state):
-    return f"{base}/#" + "&".join([PLUGIN] + [f"p.{PLUGIN}.{k}={urllib.parse.quote(str(v))}" for k, v in state.items()])
+    return plugin_link(base, PLUGIN, **state)
 
 
-class Page:
+class Page(PluginPage):
     def __init__(self, browser, url, dark=False, ready="window.__nnvisFeatvis && window.__nnvisFeatvis.cur"):
-        self.page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark" if dark else "light")
-        self.dialogs, self.errors = [], []
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url)
-        deadline = time.time() + 30
-        self.frame = None
-        while self.frame is None and time.time() < deadline:
-            self.frame = next((f for f in self.page.frames if "plugin_entry" in f.url and PLUGIN in f.url), None)
-            self.page.wait_for_timeout(100)
-        assert self.frame, "the plugin iframe did not appear"
-        self.frame.wait_for_function(f"() => {ready}", timeout=30000)
+        super().__init__(browser, url, PLUGIN, ready, dark)
 
-    def js(self, expr, arg=None):
-        return self.frame.evaluate(expr, arg)
-
-    def close(self):
-        assert not self.dialogs and not self.errors, (self.dialogs, self.errors)
-        self.page.close()
 
 
 def _tile_pixels(tab, selector):

@@ -2,13 +2,11 @@
 the text draws coloured by the hand-built quote cell, selecting a span and a regex both rank it first,
 HTML in tokens and layer names stays text, bad links and bad data give messages, light and dark."""
 import re
-import time
-import urllib.parse
 
 import pytest
 
 from tests import helpers
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import PluginPage, needs_chromium, plugin_link
 from tests.plugins.rnn_logs import ODD_TOKENS, XSS_LAYER, rnn_logdir
 
 PLUGIN = "nnvis_rnn"
@@ -24,34 +22,17 @@ def tb():
 
 
 def link(base, **state):
-    return f"{base}/#" + "&".join([PLUGIN] + [f"p.{PLUGIN}.{k}={urllib.parse.quote(str(v))}" for k, v in state.items()])
+    return plugin_link(base, PLUGIN, **state)
 
 
-class Page:
+class Page(PluginPage):
     def __init__(self, browser, url, dark=False, ready="window.__nnvisRnn && window.__nnvisRnn.traces"):
-        self.page = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="dark" if dark else "light")
-        self.dialogs, self.errors = [], []
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url)
-        deadline = time.time() + 30
-        self.frame = None
-        while self.frame is None and time.time() < deadline:
-            self.frame = next((f for f in self.page.frames if "plugin_entry" in f.url and PLUGIN in f.url), None)
-            self.page.wait_for_timeout(100)
-        assert self.frame, "the plugin iframe did not appear"
-        self.frame.wait_for_function(f"() => {ready}", timeout=30000)
-
-    def js(self, expr, arg=None):
-        return self.frame.evaluate(expr, arg)
+        super().__init__(browser, url, PLUGIN, ready, dark)
 
     def ranked(self, box):
         self.frame.wait_for_selector(f"{box} tr[data-cell]", timeout=15000)
         return [int(c) for c in self.js(f"() => [...document.querySelectorAll('{box} tr[data-cell]')].map(r => r.dataset.cell)")]
 
-    def close(self):
-        assert not self.dialogs and not self.errors, (self.dialogs, self.errors)
-        self.page.close()
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
