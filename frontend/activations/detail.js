@@ -4,7 +4,7 @@
 
 import { fmt, fmtPct } from "../shared/format.js";
 import { apiUrl, showError } from "../shared/api.js";
-import { valueAt, peakOf, unitTileCanvas, FLAG_NAN, FLAG_POSINF, FLAG_NEGINF } from "./atlas.js";
+import { valueAt, peakOf, unitTileCanvas, FLAG_NAN, FLAG_POSINF, FLAG_NEGINF } from "../shared/atlas.js";
 import { COLORMAPS } from "../shared/colormap.js";
 import { el } from "../shared/dom.js";
 import { showCrop } from "./crops.js";

@@ -6,7 +6,7 @@
 // missing from this list still loads, as an import, just not ahead of time.
 const MODULES = [
   "activations/app.js", "activations/sidebar.js", "activations/layer.js", "activations/unit.js",
-  "activations/overview.js", "activations/detail.js", "activations/atlas.js", "activations/weights.js",
+  "activations/overview.js", "activations/detail.js", "shared/atlas.js", "activations/weights.js",
   "activations/dynamics.js", "activations/crops.js", "activations/unit_heatmap.js", "activations/url.js",
   "shared/api.js", "shared/host.js", "shared/theme.js", "shared/colormap.js", "shared/slider.js",
   "shared/dom.js", "shared/format.js", "shared/sidebar.js", "shared/grid.js", "shared/tooltip.js",

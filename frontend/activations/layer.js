@@ -5,7 +5,7 @@ import { ColorBar, COLORMAPS, specialColors, rgbCss } from "../shared/colormap.j
 import { TileGrid } from "../shared/grid.js";
 import { el } from "../shared/dom.js";
 import { fmt, fmtPct } from "../shared/format.js";
-import { colorizeAtlas, cellSize, valueAt, resolveCmap, layerRange } from "./atlas.js";
+import { colorizeAtlas, cellSize, valueAt, resolveCmap, layerRange, statIntervals } from "../shared/atlas.js";
 
 const TILE_ZOOM = { s: 0.6, m: 1, l: 1.7 };
 
@@ -71,11 +71,7 @@ export class LayerView {
     const count = maps.range.length;
     // Dense layers: one value per unit and probe, so "per unit" means the unit's range over all probes.
     this.app.cur.single = maps.grid.tile_h * maps.grid.tile_w === 1;
-    let unitIntervals = null;
-    if (this.app.cur.single) {
-      const fmin = this.app.statIndex("min"), fmax = this.app.statIndex("max");
-      if (fmin >= 0 && fmax >= 0) unitIntervals = maps.stats.values.map((r) => [r[fmin], r[fmax]]);
-    }
+    const unitIntervals = statIntervals(maps);
     const res = colorizeAtlas(img, maps, { mode: this.app.S.scale, cmap: this.app.S.cmap, count, unitIntervals });
     this.app.cur.colored = res.canvas;
     this.app.cur.cmapName = res.cmap;

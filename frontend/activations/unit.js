@@ -3,7 +3,7 @@
 
 import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js";
 import { DetailPanel } from "./detail.js";
-import { layerRange, resolveCmap } from "./atlas.js";
+import { layerRange, resolveCmap } from "../shared/atlas.js";
 import { UnitHeatmap } from "./unit_heatmap.js";
 import { UnitWeights } from "./weights.js";
 

@@ -1,10 +1,12 @@
-// Decoding and colouring of activation atlases.
+// Decoding and colouring of activation atlases: the one place that turns the Activations plugin's
+// /maps + /atlas answers into colours, for the Activations tab's grid, unit panel and filmstrip and for
+// any other tab that shows a unit's maps (Feature visualization), so that a map looks the same everywhere.
 //
 // The backend sends an RGB PNG: unit u's tile sits at tile row floor(u/cols), col u % cols; red = q
 // (0..255, value = lo + q/255·(hi − lo) with the unit's [lo, hi]); green = flag (0 finite, 1 NaN,
 // 2 +Inf, 3 −Inf).
 
-import { lut, specialColors, COLORMAPS } from "../shared/colormap.js";
+import { lut, specialColors, COLORMAPS } from "./colormap.js";
 
 export const FLAG_NAN = 1, FLAG_POSINF = 2, FLAG_NEGINF = 3;
 
@@ -28,6 +30,18 @@ export function resolveCmap(cmap, lo) {
   return lo < 0 ? "bwr" : "viridis";
 }
 
+/** Table q (0..255) -> colormap index (0..255) for a tile quantised over [lo, hi] and coloured over [a, b];
+ *  `constT` is where a constant colour interval (a == b) lands on the map. */
+function valueTable(lo, hi, a, b, constT, out = new Uint8Array(256)) {
+  const span = b - a;
+  for (let q = 0; q < 256; q++) {
+    const v = hi === lo ? lo : lo + (q / 255) * (hi - lo);
+    const t = span > 0 ? (v - a) / span : constT;
+    out[q] = Math.max(0, Math.min(255, Math.round(t * 255)));
+  }
+  return out;
+}
+
 /**
  * Per-unit table q (0..255) -> colormap index (0..255) for the chosen scale.
  * mode "unit": each unit stretched over its own [lo, hi] (diverging: over ±max|·|, 0 at the centre).
@@ -43,9 +57,8 @@ export function scaleTables(ranges, count, mode, diverging, fixed = null, unitIn
   }
   for (let u = 0; u < count; u++) {
     const r = ranges[u] || [0, 0];
-    let lo = Number.isFinite(r[0]) ? r[0] : 0;
-    let hi = Number.isFinite(r[1]) ? r[1] : lo;
-    const base = u * 256;
+    const lo = Number.isFinite(r[0]) ? r[0] : 0;
+    const hi = Number.isFinite(r[1]) ? r[1] : lo;
     let a, b; // target colour interval for this unit's values
     if (mode === "unit") {
       // unitIntervals (e.g. the unit's min/max over all probes) replace this probe's own range;
@@ -56,58 +69,86 @@ export function scaleTables(ranges, count, mode, diverging, fixed = null, unitIn
       if (diverging) { const m = Math.max(Math.abs(ua), Math.abs(ub)); a = -m; b = m; }
       else { a = ua; b = ub; }
     } else { a = glo; b = ghi; }
-    const span = b - a;
-    for (let q = 0; q < 256; q++) {
-      const v = hi === lo ? lo : lo + (q / 255) * (hi - lo);
-      let t;
-      if (span > 0) t = (v - a) / span;
-      else t = diverging ? 0.5 : 0;
-      tables[base + q] = Math.max(0, Math.min(255, Math.round(t * 255)));
-    }
+    valueTable(lo, hi, a, b, diverging ? 0.5 : 0, tables.subarray(u * 256, (u + 1) * 256));
   }
   return { tables, lo: glo, hi: ghi };
+}
+
+/**
+ * Per-unit colour intervals for maps of one value per unit and probe (dense layers): the unit's [min, max]
+ * over all probes from the step's statistics, so that "each unit on its own scale" still shows contrast
+ * between probes; null for spatial maps (each probe's tile has its own range).
+ */
+export function statIntervals(maps) {
+  const { grid, stats } = maps;
+  if (!grid || grid.tile_h * grid.tile_w !== 1 || !stats) return null;
+  const fmin = stats.fields.indexOf("min"), fmax = stats.fields.indexOf("max");
+  if (fmin < 0 || fmax < 0) return null;
+  return stats.values.map((r) => [r[fmin], r[fmax]]);
+}
+
+/** The colouring of a step's maps: {name, diverging, tables, lo, hi} (see scaleTables). */
+function coloring(maps, { mode = "unit", cmap = "auto", count = null, unitIntervals = null } = {}) {
+  const n = count ?? maps.range.length;
+  const name = resolveCmap(cmap, layerRange(maps.range)[0]);
+  const diverging = !!COLORMAPS[name].diverging;
+  return { name, diverging, ...scaleTables(maps.range, n, mode, diverging, null, unitIntervals) };
+}
+
+/** Colours the tile at (x0, y0) of `img` (tw × th) through `table` (q -> colormap index) into `out` at (ox, oy). */
+function paintTile(img, x0, y0, tw, th, table, name, out, ox, oy) {
+  const L = lut(name), sp = specialColors(name);
+  const src = img.data, dst = out.data;
+  for (let y = 0; y < th && y0 + y < img.height; y++) {
+    for (let x = 0; x < tw && x0 + x < img.width; x++) {
+      const o = ((y0 + y) * img.width + x0 + x) * 4;
+      const d = ((oy + y) * out.width + ox + x) * 4;
+      const flag = src[o + 1];
+      if (flag === 0) {
+        const k = table[src[o]] * 3;
+        dst[d] = L[k]; dst[d + 1] = L[k + 1]; dst[d + 2] = L[k + 2];
+      } else {
+        const c = flag === FLAG_NAN ? sp.nan : flag === FLAG_POSINF ? sp.posinf : sp.neginf;
+        dst[d] = c[0]; dst[d + 1] = c[1]; dst[d + 2] = c[2];
+      }
+      dst[d + 3] = 255;
+    }
+  }
+}
+
+function toCanvas(imageData) {
+  const canvas = document.createElement("canvas");
+  canvas.width = imageData.width; canvas.height = imageData.height;
+  canvas.getContext("2d").putImageData(imageData, 0, 0);
+  return canvas;
 }
 
 /**
  * Colours a decoded atlas. Returns {canvas, lo, hi, cmap, diverging}.
  *   img: ImageData of the atlas;  maps: the `maps` JSON (grid, range).
  */
-export function colorizeAtlas(img, maps, { mode = "unit", cmap = "auto", count = null, unitIntervals = null } = {}) {
+export function colorizeAtlas(img, maps, opts = {}) {
   const { cols, tile_h: th, tile_w: tw } = maps.grid;
-  const n = count ?? maps.range.length;
-  const [glo] = layerRange(maps.range);
-  const name = resolveCmap(cmap, glo);
-  const diverging = !!COLORMAPS[name].diverging;
-  const { tables, lo, hi } = scaleTables(maps.range, n, mode, diverging, null, unitIntervals);
-  const L = lut(name);
-  const sp = specialColors(name);
-  const W = img.width, H = img.height;
-  const out = new ImageData(W, H);
-  const src = img.data, dst = out.data;
-  const colOf = new Int32Array(W);
-  for (let x = 0; x < W; x++) colOf[x] = Math.floor(x / tw);
-  for (let y = 0; y < H; y++) {
-    const rowUnit = Math.floor(y / th) * cols;
-    for (let x = 0; x < W; x++) {
-      const u = rowUnit + colOf[x];
-      const o = (y * W + x) * 4;
-      if (u >= n || colOf[x] >= cols) { dst[o + 3] = 0; continue; }
-      const flag = src[o + 1];
-      let r, g, b;
-      if (flag === 0) {
-        const k = tables[u * 256 + src[o]] * 3;
-        r = L[k]; g = L[k + 1]; b = L[k + 2];
-      } else {
-        const c = flag === FLAG_NAN ? sp.nan : flag === FLAG_POSINF ? sp.posinf : sp.neginf;
-        r = c[0]; g = c[1]; b = c[2];
-      }
-      dst[o] = r; dst[o + 1] = g; dst[o + 2] = b; dst[o + 3] = 255;
-    }
+  const c = coloring(maps, opts);
+  const n = c.tables.length / 256;
+  const out = new ImageData(img.width, img.height); // pixels outside every unit's tile stay transparent
+  for (let u = 0; u < n; u++) {
+    const x0 = (u % cols) * tw, y0 = Math.floor(u / cols) * th;
+    paintTile(img, x0, y0, tw, th, c.tables.subarray(u * 256, (u + 1) * 256), c.name, out, x0, y0);
   }
-  const canvas = document.createElement("canvas");
-  canvas.width = W; canvas.height = H;
-  canvas.getContext("2d").putImageData(out, 0, 0);
-  return { canvas, lo, hi, cmap: name, diverging };
+  return { canvas: toCanvas(out), lo: c.lo, hi: c.hi, cmap: c.name, diverging: c.diverging };
+}
+
+/**
+ * Unit u's map out of an atlas on its own canvas (tile_w × tile_h), coloured exactly as colorizeAtlas
+ * colours it in the whole layer's grid with the same options. Returns {canvas, cmap}.
+ */
+export function unitMapCanvas(img, maps, u, opts = {}) {
+  const { cols, tile_h: th, tile_w: tw } = maps.grid;
+  const c = coloring(maps, opts);
+  const out = new ImageData(tw, th);
+  paintTile(img, (u % cols) * tw, Math.floor(u / cols) * th, tw, th, c.tables.subarray(u * 256, (u + 1) * 256), c.name, out, 0, 0);
+  return { canvas: toCanvas(out), cmap: c.name };
 }
 
 /**
@@ -153,33 +194,11 @@ export function peakOf(img, maps, u) {
  */
 export function unitTileCanvas(img, grid, u, range, cmapName, a, b) {
   const { cols, tile_h: th, tile_w: tw } = grid;
-  const x0 = (u % cols) * tw, y0 = Math.floor(u / cols) * th;
-  const L = lut(cmapName), sp = specialColors(cmapName);
-  const out = new ImageData(tw, th);
   const lo = range ? range[0] : 0, hi = range ? range[1] : 0;
-  const span = b - a;
-  for (let y = 0; y < th; y++) {
-    for (let x = 0; x < tw; x++) {
-      const o = ((y0 + y) * img.width + x0 + x) * 4;
-      const d = (y * tw + x) * 4;
-      if (o + 1 >= img.data.length) continue;
-      const flag = img.data[o + 1];
-      let c;
-      if (flag === 0) {
-        const v = hi === lo ? lo : lo + (img.data[o] / 255) * (hi - lo);
-        const t = span > 0 ? (v - a) / span : a < 0 || b < 0 ? 0.5 : 0; // constant: as the grid does
-        const k = Math.max(0, Math.min(255, Math.round(t * 255))) * 3;
-        c = [L[k], L[k + 1], L[k + 2]];
-      } else {
-        c = flag === FLAG_NAN ? sp.nan : flag === FLAG_POSINF ? sp.posinf : sp.neginf;
-      }
-      out.data[d] = c[0]; out.data[d + 1] = c[1]; out.data[d + 2] = c[2]; out.data[d + 3] = 255;
-    }
-  }
-  const canvas = document.createElement("canvas");
-  canvas.width = tw; canvas.height = th;
-  canvas.getContext("2d").putImageData(out, 0, 0);
-  return canvas;
+  const table = valueTable(lo, hi, a, b, a < 0 || b < 0 ? 0.5 : 0); // constant: as the grid does
+  const out = new ImageData(tw, th);
+  paintTile(img, (u % cols) * tw, Math.floor(u / cols) * th, tw, th, table, cmapName, out, 0, 0);
+  return toCanvas(out);
 }
 
 /**
