@@ -10,13 +10,11 @@ import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, segmented, field, appShell } from "../shared/dom.js";
 import { SideList } from "../shared/sidebar.js";
-import { tabHref } from "../shared/links.js";
 import { ImageGrid } from "./grid.js";
 import { UnitPanel } from "./detail.js";
 import { tileCanvas } from "./tiles.js";
 
 const ZOOM = { s: 48, m: 80, l: 128 }; // CSS pixels of a tile's longer side
-const ACTS = "nnvis_activations";
 
 class FeatVisApp {
   constructor() {
@@ -107,6 +105,7 @@ class FeatVisApp {
 
   async reload() {
     this.cache.clear();
+    this.detail.acts.reset();
     if (await refreshTags(this) && (this.tags.runs[this.S.run] || {})[this.S.layer]) await this.loadSteps(true);
   }
 
@@ -216,11 +215,11 @@ class FeatVisApp {
     this.S.unit = unit;
     this.grid.setSelected(unit);
     if (unit < 0) this.stopPlay();
-    this.showUnit(true);
+    this.showUnit();
     this.writeUrl();
   }
 
-  async showUnit(changed = false) {
+  async showUnit() {
     const unit = this.S.unit;
     const index = this.cur ? this.cur.data.units.indexOf(unit) : -1;
     this.detail.card.hidden = unit < 0 || index < 0;
@@ -228,8 +227,8 @@ class FeatVisApp {
     const { data, atlas, alpha } = this.cur;
     this.detail.showUnit(unit, this.S.step, data, index, atlas, alpha);
     const t = ++this.tok.unit;
+    this.detail.acts.show({ run: this.S.run, layer: this.S.layer, unit, step: this.S.step });
     await this.loadStrip(unit, t);
-    if (changed || !this.actsShown) await this.loadActivations(unit, t);
   }
 
   /** The unit's image at every loaded step, and its diversity images at the current step. */
@@ -256,27 +255,6 @@ class FeatVisApp {
       } catch (_) { canvases = []; } // diversity is logged for a few units and not necessarily at every step
     }
     if (t === this.tok.unit) this.detail.showDiversity(canvases);
-  }
-
-  /** The unit's top examples from the Activations plugin's routes, when it logged this run and layer. */
-  async loadActivations(unit, t) {
-    const { run, layer, step } = this.S;
-    const base = `../${ACTS}/`;
-    let top = null, message = "";
-    try {
-      const tags = await this.cache.get("acts-tags", () => getJSON(`${base}tags`));
-      const info = ((tags.runs || {})[run] || {})[layer];
-      if (!info) message = `The Activations tab has no maps of layer “${layer}” in run “${run}”.`;
-      else if (!info.top_examples) message = "No top dataset examples were logged for this layer (ActivationsCallback(..., examples=x_val)).";
-      else top = await getJSON(`${base}top`, { run, layer, unit, step });
-    } catch (e) {
-      message = `The Activations tab could not be asked: ${e.message || e}`;
-    }
-    if (t !== this.tok.unit) return;
-    this.actsShown = true;
-    const examples = top && top.images ? top.examples.map((ex) => ({ ...ex, src: `${base}example?${new URLSearchParams({ run, index: ex.index })}` })) : [];
-    if (top && !top.images) message = "Top examples were logged without their images.";
-    this.detail.showActivations(examples, message.startsWith("The Activations tab has no") ? null : tabHref(ACTS, { run, layer, unit }), message);
   }
 
   startPlay() {

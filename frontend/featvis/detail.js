@@ -1,10 +1,11 @@
 // One unit enlarged: its synthesized image (with the transparency mask as a toggle), the value it reaches,
 // its image at every loaded step (filmstrip, with play), its diversity images when logged, and, when the
-// Activations tab logged the same run and layer, the unit's top dataset examples with a link there.
+// Activations tab logged the same run and layer, the unit's feature maps and top dataset examples (acts.js).
 
 import { el } from "../shared/dom.js";
 import { fmt } from "../shared/format.js";
 import { tileCanvas } from "./tiles.js";
+import { ActivationsSection } from "./acts.js";
 
 const BIG = 192;
 
@@ -33,8 +34,9 @@ export class UnitPanel {
     this.strip = el("div", "nv-fv-strip");
     this.stripMsg = el("div");
     this.diversity = el("div", "nv-fv-diversity");
-    this.acts = el("div", "nv-fv-acts");
-    this.card.append(title, this.big, this.note, stripHead, this.stripMsg, this.strip, this.diversity, this.acts);
+    this.card.append(title, this.big, this.note);
+    this.acts = new ActivationsSection(this.card); // the unit's maps and top examples, beside its image
+    this.card.append(stripHead, this.stripMsg, this.strip, this.diversity);
     parent.append(this.card);
     this.onStep = onStep;
   }
@@ -85,31 +87,5 @@ export class UnitPanel {
     for (const c of canvases) row.append(c);
     this.diversity.append(el("div", "nv-section-title", "Diversity"), row,
       el("div", "nv-hint", "Several images for this unit, pushed apart from each other: the different things it responds to."));
-  }
-
-  /** Top dataset examples from the Activations tab: [{value, index, src}], and the link there (or null). */
-  showActivations(examples, href, message) {
-    this.acts.replaceChildren();
-    const head = el("div", "nv-fv-acts-head");
-    head.append(el("div", "nv-section-title", "In the Activations tab"));
-    if (href) {
-      const a = el("a", "nv-fv-link", "Open this unit in Activations ↗");
-      a.href = href;
-      a.target = "_top";
-      head.append(a);
-    }
-    this.acts.append(head);
-    if (message) { this.acts.append(el("div", "nv-faint", message)); return; }
-    const row = el("div", "nv-fv-examples");
-    for (const ex of examples) {
-      const fig = el("figure", "nv-fv-example");
-      const img = el("img");
-      img.src = ex.src;
-      img.alt = `dataset example ${ex.index}`;
-      fig.append(img, el("figcaption", "", fmt(ex.value, 3)));
-      fig.title = `example ${ex.index}: peak ${fmt(ex.value)}`;
-      row.append(fig);
-    }
-    this.acts.append(el("div", "nv-hint", "The dataset examples that excite this unit most (its peak response)."), row);
   }
 }

@@ -94,6 +94,67 @@ def test_unit_panel_shows_diversity_and_the_activations_tabs_top_examples(tb, br
         tab.close()
 
 
+ACTS = "/data/plugin/nnvis_activations"
+
+
+def _expected_map_colours(maps, atlas, unit, lut):
+    """The colours the Activations tab gives ``unit``'s tile at its default scale (each unit on its own range;
+    viridis, or blue-white-red centred at 0 when the layer has negative values), from the route data."""
+    g = maps["grid"]
+    th, tw, cols = g["tile_h"], g["tile_w"], g["cols"]
+    tile = atlas[(unit // cols) * th:(unit // cols + 1) * th, (unit % cols) * tw:(unit % cols + 1) * tw]
+    lo, hi = maps["range"][unit]
+    value = lo + tile[..., 0] / 255.0 * (hi - lo)
+    if min(min(r) for r in maps["range"]) < 0:
+        m = max(abs(lo), abs(hi))
+        t = (value + m) / (2 * m)
+    else:
+        t = (value - lo) / (hi - lo) if hi > lo else np.zeros_like(value)
+    index = np.clip(np.floor(t * 255 + 0.5), 0, 255).astype(int)  # JavaScript's Math.round
+    return lut[index], tile[..., 1] == 0, value
+
+
+def test_unit_panel_shows_its_feature_maps_coloured_as_the_activations_tab(tb, browser):
+    tab = Page(browser, link(tb, run="cnn", layer="conv2", unit=5, step=8))
+    try:
+        probes = helpers.get_json(tb, ACTS + "/tags")["runs"]["cnn"]["conv2"]["probes"]
+        assert probes == 2
+        tab.frame.wait_for_function(f"() => document.querySelectorAll('.nv-fv-map canvas').length === {probes}")
+        assert "step 8" in tab.js("() => document.querySelector('.nv-fv-acts-sub').textContent")
+        shared = "(name) => import(new URL('static/shared/' + name, document.baseURI).href)"
+        lut = np.array(tab.js(f"async () => Array.from((await ({shared})('colormap.js')).lut('viridis'))")).reshape(256, 3)
+        for p in range(probes):
+            maps = helpers.get_json(tb, ACTS + "/maps", run="cnn", layer="conv2", step=8, probe=p)
+            atlas = decode_png(helpers.get(tb, ACTS + "/atlas", run="cnn", layer="conv2", step=8, probe=p)[2])
+            want, finite, value = _expected_map_colours(maps, atlas, 5, lut)
+            assert finite.all() and min(min(r) for r in maps["range"]) >= 0  # ReLU maps: viridis, as the tab picks
+            w, h, data = _tile_pixels(tab, f".nv-fv-map[data-probe='{p}'] canvas")
+            got = np.array(data, np.uint8).reshape(h, w, 4)
+            assert got.shape[:2] == want.shape[:2]
+            np.testing.assert_array_equal(got[..., :3], want)
+            assert (got[..., 3] == 255).all()
+            # the value under the cursor is the route's value at that pixel
+            canvas = tab.frame.locator(f".nv-fv-map[data-probe='{p}'] canvas")
+            box = canvas.bounding_box()
+            y, x = np.unravel_index(np.argmax(value), value.shape)
+            tab.page.mouse.move(box["x"] + (x + 0.5) * box["width"] / w, box["y"] + (y + 0.5) * box["height"] / h)
+            readout = tab.js("() => document.querySelector('.nv-fv-map-readout').textContent")
+            assert readout.startswith(f"probe {p} · ({y}, {x}) · ")
+            assert float(readout.split(" · ")[-1]) == pytest.approx(value[y, x], rel=1e-4, abs=1e-6)
+            href = tab.js(f"() => document.querySelector(\".nv-fv-map[data-probe='{p}']\").href")
+            assert f"p.nnvis_activations.unit=5&p.nnvis_activations.probe={p}&p.nnvis_activations.step=8" in href
+        # another unit's maps differ (the tile is cut at the unit's place in the atlas)
+        tab.frame.locator(".nv-fv-tile[data-unit='6']").click()
+        tab.frame.wait_for_function("() => document.querySelector('.nv-fv-map').href.includes('unit=6')")
+        # the Activations step nearest to the one shown (the earlier on a tie)
+        near = tab.js("async () => { const m = await import(new URL('static/featvis/acts.js', document.baseURI).href);"
+                      " return [m.nearestStep([0, 4, 8], 5), m.nearestStep([0, 4, 8], 6), m.nearestStep([0, 4, 8], 99),"
+                      " m.nearestStep([], 3)]; }")
+        assert near == [4, 4, 8, None]
+    finally:
+        tab.close()
+
+
 def test_layer_of_the_activations_tab_without_maps_says_so_and_html_stays_text(tb, browser):
     tab = Page(browser, link(tb, run="cnn", layer="conv1", unit=2))
     try:
