@@ -3,7 +3,8 @@ import numpy as np
 
 from tb_nnvis.core import taps as taps_lib
 from tb_nnvis.core import topk
-from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input, logger, slice_inputs
+from tb_nnvis.plugins import _budget as budget_lib
+from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input, slice_inputs
 from tb_nnvis.plugins.activations import budget, summary
 from tb_nnvis.plugins.activations.parameters import ParameterWriter
 
@@ -142,13 +143,10 @@ class ActivationsCallback(SummaryCallback):
         units = budget.units_within(shapes, self.max_bytes_per_step)
         cut = [p for p, s in shapes.items() if s[-1] > units]
         what = "the default layers" if self.layers is None else "the chosen layers"
-        logger.warning(
-            "tb_nnvis: %s of model %r would write about %s per step (%d layers, %d probes), over "
-            "max_bytes_per_step=%d (%s): writing the first %d units of %s%s, about %s per step. To write "
-            "more, pass fewer probes, fewer layers (layers=[...]), or max_bytes_per_step=None.",
-            what, self.model.name, budget.size_text(chosen), len(shapes), count, self.max_bytes_per_step,
-            budget.size_text(self.max_bytes_per_step), units, ", ".join(cut[:5]), " ..." if len(cut) > 5 else "",
-            budget.size_text(budget.step_bytes(shapes, units)))
+        budget_lib.warn_over(what, self.model.name, chosen, self.max_bytes_per_step,
+                             f"{len(shapes)} layers, {count} probes",
+                             f"writing the first {units} units of {budget_lib.names(cut)}",
+                             budget.step_bytes(shapes, units), "pass fewer probes, fewer layers (layers=[...])")
         return units
 
     def _write_top_examples(self, step, batch_size=64):

@@ -3,8 +3,9 @@ import numpy as np
 
 from tb_nnvis.core import taps as taps_lib
 from tb_nnvis.core.featvis import render as render_lib
+from tb_nnvis.plugins._budget import names, warn_over
 from tb_nnvis.plugins._callback import SummaryCallback, check_count
-from tb_nnvis.plugins.featvis import summary
+from tb_nnvis.plugins.featvis import budget, summary
 
 
 class FeatureVisCallback(SummaryCallback):
@@ -33,6 +34,10 @@ class FeatureVisCallback(SummaryCallback):
       transparency: also write MACO's transparency map of each image.
       diversity: also write this many images per unit made to differ (lucid's diversity objective) for
         the first ``diversity_units`` units of each layer; 0 for none. Costs ``diversity`` times more per unit.
+      max_bytes_per_step: the budget of one written step (default 5 MB, estimated from the units and the image
+        size before the first render; see :mod:`tb_nnvis.plugins.featvis.budget`). Layers that would write
+        more are cut to their first units (which also cuts the time of a write), with a warning that says
+        how to change it; None writes every unit.
 
     >>> import keras, numpy as np, tempfile
     >>> model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
@@ -47,8 +52,11 @@ class FeatureVisCallback(SummaryCallback):
     name = "feature visualizations"
 
     def __init__(self, log_dir, layers, units=None, every_n_epochs=1, every_n_batches=None, steps=256, size=None,
-                 param="fourier", data=None, value_range=None, transparency=True, diversity=0, diversity_units=8):
+                 param="fourier", data=None, value_range=None, transparency=True, diversity=0, diversity_units=8,
+                 max_bytes_per_step=5_000_000):
         super().__init__(log_dir, every_n_epochs, every_n_batches)
+        check_count("max_bytes_per_step", max_bytes_per_step)
+        self.max_bytes_per_step = max_bytes_per_step
         if layers is None or (isinstance(layers, (list, tuple)) and not layers):
             raise ValueError("layers must name the layers to visualize, e.g. layers=['conv2']")
         check_count("steps", steps)
@@ -73,17 +81,39 @@ class FeatureVisCallback(SummaryCallback):
         return self.units
 
     def setup(self):
-        self.layer_paths = []
-        for layer in self.layers:
-            path = taps_lib.resolve(self.model, [layer])[0]
-            self.layer_paths.append(path)
+        self.layer_paths = [taps_lib.resolve(self.model, [layer])[0] for layer in self.layers]
+        self._build({path: self._units_of(path, layer) for path, layer in zip(self.layer_paths, self.layers)})
+        keep = self._units_within_budget() if self.max_bytes_per_step is not None else None
+        if keep is not None:
+            self._build({path: self._renderers[path].units[:keep] for path in self.layer_paths
+                         if len(self._renderers[path].units) > keep})
+
+    def _build(self, chosen):
+        """A renderer per layer for the ``chosen`` units (None: all), and one for its diversity images."""
+        for path, units in chosen.items():
             self._renderers[path] = render_lib.Renderer(
-                self.model, path, units=self._units_of(path, layer), size=self.size, param=self.param,
+                self.model, path, units=units, size=self.size, param=self.param,
                 value_range=self.value_range, data=self.data)
             if self.diversity:
                 units = self._renderers[path].units[:self.diversity_units]
                 self._renderers[path + "#diversity"] = _diversity_renderer(
                     self.model, path, units, self.diversity, self.size, self.param, self.value_range, self.data)
+
+    def _units_within_budget(self):
+        """None, or the most units per layer (the first ones) that keep a step within ``max_bytes_per_step``,
+        with a warning."""
+        layers = {path: len(self._renderers[path].units) for path in self.layer_paths}
+        size, limit = self._renderers[self.layer_paths[0]].size, self.max_bytes_per_step
+        extra = dict(diversity=self.diversity, diversity_units=self.diversity_units)
+        keep = budget.units_within(layers, size, self.transparency, limit, **extra)
+        if keep is not None:
+            warn_over("the chosen layers", self.model.name, budget.step_bytes(layers, size, self.transparency, **extra),
+                      limit, f"{sum(layers.values())} units of {len(layers)} layer{'s' if len(layers) > 1 else ''} at "
+                      f"{size[0]}x{size[1]}",
+                      f"rendering the first {keep} units of {names(p for p, n in layers.items() if n > keep)}",
+                      budget.step_bytes(layers, size, self.transparency, units=keep, **extra),
+                      "pass fewer units (units=[...]), a smaller size=..., transparency=False")
+        return keep
 
     def write(self, step, epoch_end):
         if step in self.written_steps:

@@ -8,8 +8,9 @@ import numpy as np
 
 from tb_nnvis.core.lrp import explainer
 from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_gradients, unit_heatmaps
-from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, first_input
-from tb_nnvis.plugins.relevance import summary
+from tb_nnvis.plugins._budget import largest_within, names, warn_over
+from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input
+from tb_nnvis.plugins.relevance import budget, summary
 from tb_nnvis.plugins.relevance.spray_callback import SprayOption
 
 logger = logging.getLogger("tb_nnvis")
@@ -50,6 +51,10 @@ class RelevanceCallback(SummaryCallback):
       name: the probe set's name on the dashboard.
       spray: SpRAy of whole classes, repeated as the model trains, e.g. ``{"examples": x_val[:2000],
         "classes": [0, 3], "every_n_epochs": 5}``; see :class:`tb_nnvis.plugins.relevance.spray_callback.SprayOption`.
+      max_bytes_per_step: the budget of one written step (default 5 MB, estimated from the shapes at the start
+        of training, see :mod:`tb_nnvis.plugins.relevance.budget`). Over it, the unit heatmaps are cut to their
+        first units, then the targets per probe to the first ones, with a warning that says how to change it;
+        None writes everything.
 
     Example:
 
@@ -70,8 +75,11 @@ class RelevanceCallback(SummaryCallback):
 
     def __init__(self, log_dir, probes, labels=None, composites="epsilon_plus", targets="predicted", top_classes=3,
                  class_names=None, vocabulary=None, unit_layers=None, unit_heatmaps=None, every_n_epochs=1,
-                 every_n_batches=None, name="probes", spray=None, unit_heatmap_methods="lrp"):
+                 every_n_batches=None, name="probes", spray=None, unit_heatmap_methods="lrp",
+                 max_bytes_per_step=5_000_000):
         super().__init__(log_dir, every_n_epochs=every_n_epochs, every_n_batches=every_n_batches)
+        check_count("max_bytes_per_step", max_bytes_per_step)
+        self.max_bytes_per_step = max_bytes_per_step
         if probes is None:
             raise ValueError("probes must be a few fixed inputs, e.g. probes=x_val[:8]")
         self.probes = batch_inputs(probes)
@@ -140,6 +148,8 @@ class RelevanceCallback(SummaryCallback):
             self._tokens = _documents(first, _vocabulary(self.vocabulary))
         elif first.ndim not in (3, 4):
             raise ValueError(f"probes of shape {first.shape} are neither images [P, H, W, C] nor token ids [P, L]")
+        if self.max_bytes_per_step is not None:
+            self._fit_budget(classes, exp)
 
     def write(self, step, epoch_end):
         if self._spray is not None and self._spray.due(step, epoch_end, (self.params or {}).get("steps")):
@@ -177,6 +187,40 @@ class RelevanceCallback(SummaryCallback):
             self._start_tracing(tiled, targets.reshape(-1))
 
     # ---- internals ----------------------------------------------------------------------------------
+
+    def _fit_budget(self, classes, exp):
+        """Cut the unit heatmaps to their first units, then the targets per probe, until a written step fits
+        ``max_bytes_per_step``; one warning says what was cut (SpRAy writes on its own schedule, not counted)."""
+        first = first_input(self._lrp_inputs)
+        image = self._tokens is None
+        step = budget.Step(
+            len(first), self.num_targets, tuple(int(s) for s in first.shape[1:3 if image else 2]), classes,
+            image_channels=(first.shape[3] if first.ndim == 4 else 1) if image else 0,
+            composites=len(self.composites), names=budget.names_bytes(self.class_names, self._tokens),
+            unit_layers=tuple(layer_units(exp, layer) or 0 for layer in self.unit_layers))
+        limit, methods = self.max_bytes_per_step, len(self.heatmap_methods)
+        counts = {layer: len(units) for layer, units in self._heatmap_units.items()}
+        estimated = step.bytes(heatmaps=counts, methods=methods)
+        if estimated <= limit:
+            return
+        did, units = [], sum(counts.values())
+        if counts:
+            keep = largest_within(lambda n: step.bytes(heatmaps={k: min(c, n) for k, c in counts.items()},
+                                                       methods=methods), max(counts.values()), limit) or 1
+            counts = {k: min(c, keep) for k, c in counts.items()}
+            self._heatmap_units = {k: u[:keep] for k, u in self._heatmap_units.items()}
+            did.append(f"writing the unit heatmaps of the first {keep} units of "
+                       f"{names(k for k, u in self._heatmap_units.items() if len(u) == keep)}")
+        targets = largest_within(lambda t: step.bytes(t, counts, methods), self.num_targets, limit)
+        if targets is not None:
+            self.num_targets = targets
+            did.append(f"logging the first {targets} of the {step.targets} target classes per probe (the shown "
+                       f"one first)")
+        detail = (f"{step.probes} probes, {step.targets} targets, {step.composites} composite"
+                  f"{'s' if step.composites > 1 else ''}" + (f", unit heatmaps of {units} units" if units else ""))
+        warn_over("relevance", self.model.name, estimated, limit, detail, " and ".join(did),
+                  step.bytes(self.num_targets, counts, methods),
+                  "pass fewer probes, fewer unit_heatmaps units, a smaller top_classes")
 
     def _compiled(self):
         """Whether the compiled passes are traced (until then the passes run eagerly)."""

@@ -1,10 +1,14 @@
 """``RNNCellsCallback``: per-timestep traces of a model's recurrent layers over fixed probe texts, during ``fit``."""
+import json
+
 import keras
 import numpy as np
 
-from tb_nnvis.core.rnn.traces import Tracer
+from tb_nnvis.core import cells as cells_lib
+from tb_nnvis.core.rnn.traces import TRACE_KINDS, Tracer, _directions
+from tb_nnvis.plugins._budget import names, warn_over
 from tb_nnvis.plugins._callback import SummaryCallback, check_count
-from tb_nnvis.plugins.rnn import summary
+from tb_nnvis.plugins.rnn import budget, summary
 
 _VECTORIZERS = (keras.layers.TextVectorization, keras.layers.StringLookup)
 
@@ -25,6 +29,9 @@ class RNNCellsCallback(SummaryCallback):
       top_k: for next-token models (output ``[batch, steps, len(vocabulary)]``), how many next-token
         guesses to keep per position; 0 for none.
       max_length: the longest probe text accepted, in tokens.
+      max_bytes_per_step: the budget of one written step (default 5 MB, estimated from the probes' length and
+        the layers' cells at the start of training; see :mod:`tb_nnvis.plugins.rnn.budget`). Layers that would
+        write more are cut to their first cells, with a warning that says how to change it; None writes all.
 
     Probes of different lengths are padded with id 0 after their end; the dashboard shows only their
     real tokens (a Bidirectional layer's backward direction does read the padding unless the model
@@ -44,8 +51,11 @@ class RNNCellsCallback(SummaryCallback):
     name = "RNN traces"
 
     def __init__(self, log_dir, probe_texts, vocabulary=None, layers=None, every_n_epochs=1,
-                 every_n_batches=None, top_k=5, max_length=5000):
+                 every_n_batches=None, top_k=5, max_length=5000, max_bytes_per_step=5_000_000):
         super().__init__(log_dir, every_n_epochs, every_n_batches)
+        check_count("max_bytes_per_step", max_bytes_per_step)
+        self.max_bytes_per_step = max_bytes_per_step
+        self.cells = None  # how many cells per layer are written (None: all), lowered to fit the budget
         if isinstance(probe_texts, str) or not isinstance(probe_texts, (list, tuple)) or not probe_texts:
             raise ValueError("probe_texts must be a list of a few strings, e.g. ['x = \"a\"\\nif y:\\n    z()']")
         if len(probe_texts) > 32:
@@ -70,18 +80,45 @@ class RNNCellsCallback(SummaryCallback):
                                                          self.max_length)
         self._tracer = Tracer(self.model, self.layers)
         self.layer_paths = self._tracer.paths
+        if self.max_bytes_per_step is not None:
+            self.cells = self._cells_within_budget()
 
     def write(self, step, epoch_end):
         if step in self.written_steps:
             return
         result = self._tracer(self._feed)
         for path, traces in result.items():
+            if self.cells is not None:
+                traces = {kind: values[..., :self.cells] for kind, values in traces.items()}
             self.submit(path, lambda p=path, t=traces: summary.rnn_traces_pb(p, self._fit(t), t), step=step)
         if self.top_k and self._vocab is not None:
             probs = self.guard("next-token predictions", self._probabilities)
             if probs is not None:
                 self.submit("next-token predictions", lambda: summary.rnn_predictions_pb(
                     self._fit(probs), probs, self._vocab, k=self.top_k), step=step)
+
+    def _cells_within_budget(self):
+        """None, or the most cells per layer (the first ones) that keep a written step within
+        ``max_bytes_per_step``, with a warning."""
+        layers = {path + suffix: budget.Layer(len(TRACE_KINDS[cells_lib.cell_kind(rnn)]), int(rnn.cell.units))
+                  for path, layer in zip(self._tracer.paths, self._tracer.layers) for suffix, rnn in _directions(layer)}
+        probes, header = len(self.tokens), len(json.dumps(self.tokens))
+        ids = getattr(self._feed, "shape", ())  # token ids [P, T]; texts fed to the model's own vectorizer: [P]
+        steps = int(ids[1]) if len(ids) == 2 else max(len(t) for t in self.tokens)
+        out = tuple(self.model.outputs[0].shape) if getattr(self.model, "outputs", None) else ()
+        predicts = self.top_k and self._vocab is not None and len(out) == 3 and out[-1] == len(self._vocab)
+        predictions = budget.predictions_bytes(probes, steps, self.top_k, self._vocab) if predicts else 0
+        estimated = budget.step_bytes(layers, probes, steps, header, predictions=predictions)
+        cells = budget.units_within(layers, probes, steps, header, self.max_bytes_per_step, predictions)
+        if cells is not None:
+            what = "the recurrent layers" if self.layers is None else "the chosen layers"
+            warn_over(what, self.model.name, estimated, self.max_bytes_per_step,
+                      f"{len(layers)} layer{'s' if len(layers) > 1 else ''}, {probes} probe texts of up to "
+                      f"{steps} tokens",
+                      f"writing the first {cells} cells of {names(p for p, l in layers.items() if l.cells > cells)}",
+                      budget.step_bytes(layers, probes, steps, header, cells, predictions),
+                      "pass fewer or shorter probe texts, fewer layers (layers=[...])")
+        return cells
 
     def _fit(self, traces):
         """The tokens, cut to the steps the traces have (a vectorizer may cut texts short)."""
