@@ -13,7 +13,7 @@ from tb_nnvis.plugins.featvis import budget, encoding, metadata, summary
 
 
 def read_images(logdir):
-    """``{tag: {step: blobs}}`` of the Feature visualization series under ``logdir``."""
+    """``{tag: [(step, blobs)]}`` of the Feature visualization series under ``logdir``, in file order."""
     import glob
     import os
 
@@ -25,7 +25,7 @@ def read_images(logdir):
         for event in EventFileLoader(path).Load():
             for v in event.summary.value:
                 if v.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
-                    out.setdefault(v.tag, {})[event.step] = list(tensor_util.make_ndarray(v.tensor))
+                    out.setdefault(v.tag, []).append((event.step, list(tensor_util.make_ndarray(v.tensor))))
     return out
 
 
@@ -77,8 +77,8 @@ def test_over_budget_renders_the_first_units_and_says_so(tmp_path, caplog):
             f"(16 units of 1 layer at 12x12), over max_bytes_per_step={limit}" in caplog.text)
     assert "rendering the first 5 units of conv" in caplog.text and "units=[...]" in caplog.text
     series = read_images(tmp_path)["conv" + metadata.IMAGES_SUFFIX]
-    assert sorted(series) == [0, 2] and all(sum(len(b) for b in blobs) <= limit for blobs in series.values())
-    header, images = decoded_images(series[2])
+    assert [s for s, _ in series] == [0, 2] and all(sum(len(b) for b in blobs) <= limit for _, blobs in series)
+    header, images = decoded_images(series[-1][1])
     assert header["units"] == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(images, expected_images(model, "conv", range(5), 8))  # the final weights
 
@@ -91,7 +91,7 @@ def test_within_budget_or_without_one_every_unit_is_rendered(tmp_path, caplog):
         cb.on_train_begin()
         cb.on_train_end()
     assert "max_bytes_per_step" not in caplog.text
-    header, _ = decoded_images(read_images(tmp_path)["conv" + metadata.IMAGES_SUFFIX][0])
+    header, _ = decoded_images(read_images(tmp_path)["conv" + metadata.IMAGES_SUFFIX][0][1])
     assert header["units"] == list(range(16))
     with pytest.raises(ValueError, match="max_bytes_per_step"):
         FeatureVisCallback(str(tmp_path), layers=["conv"], max_bytes_per_step=-1)

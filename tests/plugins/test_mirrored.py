@@ -1,5 +1,6 @@
-"""The Activations, RNN cells and Relevance callbacks in ``fit`` under ``MirroredStrategy`` on two logical CPU devices: nothing written twice, and
-what is written equals a single-device computation with the same (final) weights.
+"""The Activations, RNN cells, Relevance and Feature visualization callbacks in ``fit`` under
+``MirroredStrategy`` on two logical CPU devices: nothing written twice, and what is written equals a
+single-device computation with the same (final) weights (and, for feature images, the same seed).
 
 TensorFlow's logical devices must be set before it starts, so training runs in a child process; the parent
 checks the event files against its own single-device computation.
@@ -73,6 +74,8 @@ def callbacks_for(kind, logdir, x, y):
         return [tb_nnvis.keras.RNNCellsCallback(logdir, probe_texts=TEXTS, vocabulary=CHARS)]
     if kind == "relevance":
         return [tb_nnvis.keras.RelevanceCallback(logdir, probes=x[:3], top_classes=2, unit_layers=["conv"])]
+    if kind == "featvis":
+        return [tb_nnvis.keras.FeatureVisCallback(logdir, layers=["conv"], steps=8)]
     raise ValueError(kind)
 
 
@@ -139,3 +142,16 @@ def test_activations_under_mirrored_strategy_write_once_and_match_one_device(tmp
     responses = keras.Model(model.inputs, model.get_layer("conv").output)(x).numpy().reshape(32, -1, 6).max(axis=1)
     for unit in range(6):
         assert top[unit, :, 1].astype(int).tolist() == np.argsort(-responses[:, unit], kind="stable")[:4].tolist()
+
+
+def test_feature_visualization_under_mirrored_strategy_writes_once_and_matches_one_device(tmp_path):
+    from tb_nnvis.plugins.featvis import metadata
+    from tests.plugins.test_featvis_budget import decoded_images, expected_images, read_images
+
+    logdir, model = _train(tmp_path, "featvis")
+    series = read_images(logdir)["conv" + metadata.IMAGES_SUFFIX]
+    assert [step for step, _ in series] == [0, 4, 8]
+    header, images = decoded_images(series[-1][1])
+    assert header["units"] == list(range(6))
+    # the same seed and the final weights, rendered here on one device
+    np.testing.assert_array_equal(images, expected_images(model, "conv", range(6), 8))
