@@ -39,10 +39,17 @@ def _malformed_maps(tag, header):
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.util import tensor_util
 
+    import json
+
     from tb_nnvis.plugins.activations import encoding, metadata
 
     blobs = encoding.encode_activations(np.ones((2, 3, 3, 4))).blobs
-    blobs[0 if header is not None else 1] = header if header is not None else b"\x00" * 7
+    if header is not None:
+        blobs[0] = header
+    else:  # probe 0's frame with 7 bytes where 4 units' ranges belong
+        frame = encoding.decode_frame(blobs[0])
+        text = json.dumps(frame.header).encode()
+        blobs[0] = encoding.MAGIC + len(text).to_bytes(4, "little") + text + b"\x00" * 7 + frame.png
     summary = summary_pb2.Summary()
     summary.value.add(tag=tag, metadata=metadata.create_summary_metadata(metadata.MAPS, tag, shape=[2, 3, 3, 4]),
                       tensor=tensor_util.make_tensor_proto(np.array(blobs, dtype=object)))

@@ -391,12 +391,12 @@ class ActivationsApp {
   }
 
   statIndex(name) {
-    return this.cur ? this.cur.maps.stats.fields.indexOf(name) : -1;
+    return this.cur && this.cur.maps.stats.values ? this.cur.maps.stats.fields.indexOf(name) : -1;
   }
 
   unitStats(u) {
     const out = {};
-    if (!this.cur || !this.cur.maps.stats) return out;
+    if (!this.cur || !this.cur.maps.stats.values) return out;  // null: the step's statistics are not loaded
     const { fields, values } = this.cur.maps.stats;
     const row = values[u] || [];
     fields.forEach((f, i) => { out[f] = row[i]; });

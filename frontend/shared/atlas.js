@@ -4,11 +4,22 @@
 //
 // The backend sends an RGB PNG: unit u's tile sits at tile row floor(u/cols), col u % cols; red = q
 // (0..255, value = lo + q/255·(hi − lo) with the unit's [lo, hi]); green = flag (0 finite, 1 NaN,
-// 2 +Inf, 3 −Inf).
+// 2 +Inf, 3 −Inf). A step without NaN or Inf comes as a grey PNG (maps.channels === 1), which decodes to
+// R = G = B = q: every function here that is given `maps` clears green first (see asFlags).
 
 import { lut, specialColors, COLORMAPS } from "./colormap.js";
 
 export const FLAG_NAN = 1, FLAG_POSINF = 2, FLAG_NEGINF = 3;
+
+/** The atlas with green as the NaN/Inf flag: a grey atlas gets green and blue cleared, once (the
+ * ImageData is marked, as callers cache and share it). Returns img. */
+export function asFlags(img, maps) {
+  if (maps.channels !== 1 || img.nvFlags) return img;
+  const d = img.data;
+  for (let o = 1; o < d.length; o += 4) { d[o] = 0; d[o + 1] = 0; }
+  img.nvFlags = true;
+  return img;
+}
 
 /** Finite [min, max] over all units' ranges (ignores non-finite ends). */
 export function layerRange(ranges) {
@@ -81,7 +92,7 @@ export function scaleTables(ranges, count, mode, diverging, fixed = null, unitIn
  */
 export function statIntervals(maps) {
   const { grid, stats } = maps;
-  if (!grid || grid.tile_h * grid.tile_w !== 1 || !stats) return null;
+  if (!grid || grid.tile_h * grid.tile_w !== 1 || !stats || !stats.values) return null;
   const fmin = stats.fields.indexOf("min"), fmax = stats.fields.indexOf("max");
   if (fmin < 0 || fmax < 0) return null;
   return stats.values.map((r) => [r[fmin], r[fmax]]);
@@ -128,6 +139,7 @@ function toCanvas(imageData) {
  *   img: ImageData of the atlas;  maps: the `maps` JSON (grid, range).
  */
 export function colorizeAtlas(img, maps, opts = {}) {
+  asFlags(img, maps);
   const { cols, tile_h: th, tile_w: tw } = maps.grid;
   const c = coloring(maps, opts);
   const n = c.tables.length / 256;
@@ -144,6 +156,7 @@ export function colorizeAtlas(img, maps, opts = {}) {
  * colours it in the whole layer's grid with the same options. Returns {canvas, cmap}.
  */
 export function unitMapCanvas(img, maps, u, opts = {}) {
+  asFlags(img, maps);
   const { cols, tile_h: th, tile_w: tw } = maps.grid;
   const c = coloring(maps, opts);
   const out = new ImageData(tw, th);
@@ -156,6 +169,7 @@ export function unitMapCanvas(img, maps, u, opts = {}) {
  * value is NaN / ±Infinity for flagged pixels.
  */
 export function valueAt(img, maps, u, y, x) {
+  asFlags(img, maps);
   const { cols, tile_h: th, tile_w: tw } = maps.grid;
   const ax = (u % cols) * tw + x, ay = Math.floor(u / cols) * th + y;
   if (ax >= img.width || ay >= img.height) return null;
@@ -174,6 +188,7 @@ export function valueAt(img, maps, u, y, x) {
 
 /** Pixel (y, x) of the unit's largest finite value (first one), or null. */
 export function peakOf(img, maps, u) {
+  asFlags(img, maps);
   const { cols, tile_h: th, tile_w: tw } = maps.grid;
   const x0 = (u % cols) * tw, y0 = Math.floor(u / cols) * th;
   let best = -1, by = 0, bx = 0, anyFinite = false;

@@ -103,6 +103,12 @@ def test_grid_draws_units_and_unit_detail(tb, browser):
         tab.click_unit(2)
         assert tab.frame.locator(".nv-detail-title").text_content() == "Unit 2"
         maps = tab.js("window.__nnvisActivations.cur.maps")
+        # a grey atlas (no NaN/Inf): its green channel, read as the NaN/Inf flag, must come out all zeros
+        assert maps["channels"] == 1
+        assert tab.js("""() => { const d = window.__nnvisActivations.cur.img.data;
+            let flagged = 0, nonzero = 0;
+            for (let o = 0; o < d.length; o += 4) { if (d[o + 1]) flagged++; if (d[o]) nonzero++; }
+            return [flagged, nonzero > 100]; }""") == [0, True]
         th, tw = maps["grid"]["tile_h"], maps["grid"]["tile_w"]
         lo, hi = maps["range"][2]
         text = tab.hover_big(3, 4, th, tw)

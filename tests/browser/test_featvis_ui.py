@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tb_nnvis.core.images import decode_png
+from tb_nnvis.plugins.activations.encoding import atlas_pixels  # grey or RGB, as red q and green flag
 from tests import helpers
 from tests.browser.conftest import PluginPage, needs_chromium, plugin_link
 from tests.plugins.featvis_logs import XSS_LAYER, featvis_logdir
@@ -125,7 +126,7 @@ def test_unit_panel_shows_its_feature_maps_coloured_as_the_activations_tab(tb, b
         lut = np.array(tab.js(f"async () => Array.from((await ({shared})('colormap.js')).lut('viridis'))")).reshape(256, 3)
         for p in range(probes):
             maps = helpers.get_json(tb, ACTS + "/maps", run="cnn", layer="conv2", step=8, probe=p)
-            atlas = decode_png(helpers.get(tb, ACTS + "/atlas", run="cnn", layer="conv2", step=8, probe=p)[2])
+            atlas = atlas_pixels(helpers.get(tb, ACTS + "/atlas", run="cnn", layer="conv2", step=8, probe=p)[2])
             want, finite, value = _expected_map_colours(maps, atlas, 5, lut)
             assert finite.all() and min(min(r) for r in maps["range"]) >= 0  # ReLU maps: viridis, as the tab picks
             w, h, data = _tile_pixels(tab, f".nv-fv-map[data-probe='{p}'] canvas")

@@ -33,14 +33,14 @@ def test_callback_over_budget_writes_the_first_units_and_says_so(tmp_path, caplo
                              name="sequential")  # Keras numbers auto-named models per process
     model.compile("sgd", "mse")
     x = np.random.default_rng(0).random((8, 16, 16, 3)).astype("float32")
-    cb = ActivationsCallback(str(tmp_path), probes=x[:4], max_bytes_per_step=40_000)
+    cb = ActivationsCallback(str(tmp_path), probes=x[:4], max_bytes_per_step=25_000)
     with caplog.at_level(logging.WARNING, logger="tb_nnvis"):
         model.fit(x, np.zeros((8, 4)), epochs=1, batch_size=4, verbose=0, callbacks=[cb])
     shapes = {"conv": (4, 14, 14, 32), "gap": (4, 32), "out": (4, 4)}
-    assert cb.units == budget.units_within(shapes, 40_000) and 0 < cb.units < 32
+    assert cb.units == budget.units_within(shapes, 25_000) and 0 < cb.units < 32
     message = " ".join(r.getMessage() for r in caplog.records)
-    assert "the default layers of model 'sequential' would write about 57 kB per step" in message
-    assert "over max_bytes_per_step=40000 (40 kB)" in message
+    assert "the default layers of model 'sequential' would write about 40 kB per step" in message
+    assert "over max_bytes_per_step=25000 (25 kB)" in message
     assert f"writing the first {cb.units} units of conv, gap" in message and "max_bytes_per_step=None" in message
     series, _ = read_events(tmp_path)
     stored, _, header = decode_maps(series["conv"][-1][1])
@@ -50,7 +50,7 @@ def test_callback_over_budget_writes_the_first_units_and_says_so(tmp_path, caplo
     written = sum(len(b) for tag in series if not tag.startswith("_") and "/_" not in tag
                   for b in series[tag][-1][1]) + sum(series[t][-1][1].nbytes for t in series
                                                      if t.endswith(metadata.STATS_SUFFIX))
-    assert written <= 40_000
+    assert written <= 25_000
 
 
 def test_explicit_choice_within_budget_or_without_one_is_written_whole(tmp_path, caplog):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tb_nnvis.core import images
+from tb_nnvis.plugins.activations import encoding
 from tests import helpers
 from tests.conftest import XSS_LAYER
 
@@ -57,7 +58,7 @@ def test_maps_and_atlas_decode_to_the_layer_output(server):
         status, kind, png = helpers.get(base, P + "/atlas", run="cnn", layer="conv2", step=8, probe=probe)
         assert status == 200 and kind == "image/png"
         ranges = np.array(meta["range"], np.float32)
-        values = images.dequantize_atlas(images.decode_png(png), ranges, 5, 5, 16)[0]
+        values = images.dequantize_atlas(encoding.atlas_pixels(png), ranges, 5, 5, 16)[0]
         step = (ranges[:, 1] - ranges[:, 0]) / 255
         assert np.all(np.abs(values - reference[probe]) <= step + 1e-6)
 
@@ -99,7 +100,7 @@ def test_nonfinite_values_come_back_as_such(server):
     stats = np.array(meta["stats"]["values"], dtype=object)
     assert stats[2][0] == "NaN" and stats[2][5] == 32  # the all-NaN unit: NaN mean, 32 non-finite values
     png = helpers.get(base, P + "/atlas", run="odd", layer="nonfinite", step=0, probe=0)[2]
-    pixels = images.decode_png(png)
+    pixels = encoding.atlas_pixels(png)
     values = images.dequantize_atlas(pixels, np.array([[v if v != "NaN" else 0 for v in r] for r in meta["range"]],
                                                       np.float32), 4, 4, 3)[0]
     assert np.isnan(values[0, 0, 1]) and values[0, 1, 1] == np.inf and values[1, 0, 1] == -np.inf
@@ -124,7 +125,7 @@ def test_nonfinite_values_come_back_as_such(server):
     ("/example", dict(run="odd", index=0), 404, "no image dataset examples"),
     ("/static/../../setup.py", {}, 404, "no static file"),
     ("/maps", dict(run="malformed", layer="garbage_header", step=0, probe=0), 400, "malformed activation data"),
-    ("/atlas", dict(run="malformed", layer="short_ranges", step=0, probe=0), 400, "range blob has 7 bytes, expected float32 2x4x3"),
+    ("/atlas", dict(run="malformed", layer="short_ranges", step=0, probe=0), 400, "no PNG after the float32 ranges of 4 units"),
     ("/static/shared/nope.js", {}, 404, "no static file"),
 ])
 def test_bad_requests_get_4xx_with_a_message(server, path, params, status, message):

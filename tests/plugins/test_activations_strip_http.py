@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tb_nnvis.core import images
-from tb_nnvis.plugins.activations import plugin
+from tb_nnvis.plugins.activations import encoding, plugin
 from tests import helpers
 
 P = "/data/plugin/nnvis_activations"
@@ -25,7 +25,7 @@ def atlas_tile(base, run, layer, step, probe, unit):
     assert status == 200
     g = meta["grid"]
     y, x = (unit // g["cols"]) * g["tile_h"], (unit % g["cols"]) * g["tile_w"]
-    return images.decode_png(png)[y:y + g["tile_h"], x:x + g["tile_w"], :3], meta["range"][unit]
+    return encoding.atlas_pixels(png)[y:y + g["tile_h"], x:x + g["tile_w"]], meta["range"][unit]
 
 
 @pytest.mark.parametrize("run, layer, probe, unit", [("cnn", "conv1", 1, 7), ("cnn", "conv2", 3, 0),

@@ -31,10 +31,8 @@ def read_events(logdir):
 
 def decode_maps(blobs):
     """The float maps ``[P, H, W, C]`` a ``maps`` blob sequence stores, decoded the way the browser does."""
-    header = encoding.decode_header(blobs[metadata.HEADER])
+    header, ranges, pixels = encoding.decode_step(list(blobs))
     p, h, w, c = header["shape"]
-    ranges = encoding.decode_ranges(blobs[metadata.RANGES], header["shape"])
-    pixels = np.stack([images.decode_png(b) for b in blobs[metadata.FIRST_PNG:]])
     return images.dequantize_atlas(pixels, ranges[..., :2], h, w, c), ranges, header
 
 

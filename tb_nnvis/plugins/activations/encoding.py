@@ -5,9 +5,13 @@ Shared by the TensorFlow summary, the numpy ``*_pb`` summary and the tests; need
 >>> import numpy as np
 >>> enc = encode_activations(np.random.rand(4, 6, 6, 8).astype("float32"))
 >>> enc.layout, enc.shape, len(enc.blobs), enc.stats.shape
-('spatial', (4, 6, 6, 8), 7, (8, 6))
+('spatial', (4, 6, 6, 8), 4, (8, 6))
+>>> frame = decode_frame(enc.blobs[2])                     # probe 2: its header, ranges and atlas
+>>> frame.header["probe"], frame.header["channels"], frame.ranges.shape, frame.png[:4] == b"\\x89PNG"
+(2, 1, (8, 3), True)
 """
 import json
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +23,7 @@ LAYOUTS = {2: "dense", 3: "sequence", 4: "spatial"}
 
 
 class Encoded(NamedTuple):
-    blobs: list  # bytes: header, ranges, stats, one PNG per probe
+    blobs: list  # bytes: one frame per probe (see encode_frame)
     stats: np.ndarray  # float32 [C, len(STAT_FIELDS)]
     layout: str
     shape: tuple  # canonical [P, H, W, C]
@@ -77,6 +81,13 @@ def unit_statistics(maps):
     return np.stack([mean, std, lo, hi, active, nonfinite], axis=1).astype(np.float32)
 
 
+class Frame(NamedTuple):
+    """One probe's maps at one step: what a grid, a unit's filmstrip tile or its readout needs."""
+    header: dict  # version, shape [P, H, W, C], layout, grid, original_shape, probe, channels (1 or 3)
+    ranges: np.ndarray  # float32 [C, 3]: each unit's lo, hi and count of non-finite values for this probe
+    png: bytes  # the atlas: grey q when channels is 1, else red q and green flag (tb_nnvis.core.images)
+
+
 def encode_activations(data, png_level=1):
     """Blobs and statistics for one step of one layer (see :mod:`.metadata` for the layout).
 
@@ -89,10 +100,85 @@ def encode_activations(data, png_level=1):
               "grid": {"rows": atlas.grid[0], "cols": atlas.grid[1], "tile_h": h, "tile_w": w},
               "original_shape": [int(s) for s in np.shape(data)]}
     ranges = np.concatenate([atlas.ranges, atlas.nonfinite[..., None].astype(np.float32)], axis=-1)
-    stats = unit_statistics(maps)
-    blobs = [json.dumps(header).encode("utf-8"), ranges.astype("<f4").tobytes(), stats.astype("<f4").tobytes()]
-    blobs += [images.encode_png(atlas.pixels[i], png_level) for i in range(p)]
-    return Encoded(blobs, stats, layout, (p, h, w, c))
+    blobs = []
+    for i in range(p):
+        # Without NaN or Inf the flag channel is all zeros: a grey PNG is a third smaller and faster to write.
+        grey = not atlas.nonfinite[i].any()
+        pixels = atlas.pixels[i, ..., 0] if grey else atlas.pixels[i]
+        blobs.append(encode_frame(dict(header, probe=i, channels=1 if grey else 3), ranges[i],
+                                  images.encode_png(pixels, png_level)))
+    return Encoded(blobs, unit_statistics(maps), layout, (p, h, w, c))
+
+
+# A frame: MAGIC, the header's length (uint32 little-endian), the header (JSON), the ranges (float32 [C, 3]
+# little-endian), the PNG. One blob per probe, so a filmstrip reads one blob per step.
+MAGIC = b"nnvA"
+
+
+def encode_frame(header, ranges, png):
+    """One probe's blob: ``header`` (a dict with ``shape``), its ``ranges`` ``[C, 3]`` and its atlas PNG."""
+    text = json.dumps(header).encode("utf-8")
+    return MAGIC + struct.pack("<I", len(text)) + text + np.asarray(ranges, "<f4").tobytes() + bytes(png)
+
+
+def is_frame(blob):
+    """Whether a blob is a frame (format 2); format 1 steps start with a JSON header instead."""
+    return bytes(blob[:len(MAGIC)]) == MAGIC
+
+
+def decode_frame(blob):
+    """The :class:`Frame` of a blob; ValueError when it is not a whole frame."""
+    data = bytes(blob)
+    if not is_frame(data) or len(data) < len(MAGIC) + 4:
+        raise ValueError("activation blob is not a frame")
+    start = len(MAGIC) + 4
+    (length,) = struct.unpack("<I", data[len(MAGIC):start])
+    if len(data) < start + length:
+        raise ValueError(f"activation frame cut short: {len(data)} bytes, its header ends at {start + length}")
+    header = decode_header(data[start:start + length])
+    units = int(header["shape"][3])
+    ranges_end = start + length + 12 * units
+    if len(data) < ranges_end:
+        raise ValueError(f"activation frame cut short: {len(data)} bytes, the ranges of {units} units end at "
+                         f"{ranges_end}")
+    png = data[ranges_end:]
+    if png[:4] != b"\x89PNG":
+        raise ValueError(f"activation frame holds no PNG after the float32 ranges of {units} units")
+    ranges = _floats(data[start + length:ranges_end], (units, 3), "range")
+    return Frame(header, ranges, png)
+
+
+def atlas_pixels(png):
+    """An atlas PNG as uint8 ``[H, W, 3]`` (red q, green flag, blue 0), whether it is grey or RGB.
+
+    >>> import numpy as np
+    >>> atlas_pixels(images.encode_png(np.full((2, 3), 7, np.uint8)))[0, 0].tolist()
+    [7, 0, 0]
+    """
+    pixels = images.decode_png(png)
+    if pixels.shape[2] >= 3:
+        return pixels[..., :3]
+    rgb = np.zeros(pixels.shape[:2] + (3,), np.uint8)
+    rgb[..., 0] = pixels[..., 0]
+    return rgb
+
+
+def decode_step(blobs):
+    """``(header, ranges [P, C, 3], pixels [P, H, W, 3])`` of one written step, in either format.
+
+    >>> import numpy as np
+    >>> header, ranges, pixels = decode_step(encode_activations(np.ones((2, 3, 3, 5))).blobs)
+    >>> header["shape"], ranges.shape, pixels.shape
+    ([2, 3, 3, 5], (2, 5, 3), (2, 6, 9, 3))
+    """
+    if is_frame(blobs[0]):
+        frames = [decode_frame(b) for b in blobs]
+        return (frames[0].header, np.stack([f.ranges for f in frames]),
+                np.stack([atlas_pixels(f.png) for f in frames]))
+    header = decode_header(blobs[metadata.HEADER])  # format 1: header, ranges, statistics, PNG per probe
+    ranges = decode_ranges(blobs[metadata.RANGES], header["shape"])
+    pixels = np.stack([atlas_pixels(b) for b in blobs[metadata.FIRST_PNG:]])
+    return header, ranges, pixels
 
 
 def encode_input_images(data):

@@ -2,13 +2,15 @@
 
 Each tapped layer gives two time series, told apart by ``kind`` in the plugin content (JSON):
 
-- ``maps`` (blob sequence, tag = the layer's path): ``[header JSON, ranges, stats, PNG of probe 0, ...]``.
-  ``header`` holds the canonical shape ``[P, H, W, C]``, the layout and the atlas grid; ``ranges`` is
-  float32 ``[P, C, 3]`` (lo, hi, count of non-finite values) little-endian; ``stats`` is float32
-  ``[C, len(STAT_FIELDS)]``; each PNG is an atlas of :mod:`tb_nnvis.core.images`.
-- ``unit_stats`` (tensor, tag = path + ``STATS_SUFFIX``): float32 ``[C, len(STAT_FIELDS)]``, the same
-  statistics, kept as a tensor because TensorBoard keeps ten times more tensor steps than blob steps,
-  so that the units-over-training view is dense and cheap.
+- ``maps`` (blob sequence, tag = the layer's path): one frame per probe (format 2, :func:`.encoding.encode_frame`):
+  a header (the canonical shape ``[P, H, W, C]``, the layout, the atlas grid, the probe, ``channels``),
+  the probe's ranges, float32 ``[C, 3]`` (lo, hi, count of non-finite values), and its atlas PNG
+  (:mod:`tb_nnvis.core.images`; grey, ``channels`` 1, when the probe has no NaN or Inf). A filmstrip or a
+  grid reads one blob per step. Format 1 (``VERSION`` 1, still read) was ``[header JSON, ranges
+  [P, C, 3], stats, PNG of probe 0, ...]`` with RGB PNGs.
+- ``unit_stats`` (tensor, tag = path + ``STATS_SUFFIX``): float32 ``[C, len(STAT_FIELDS)]``, per unit
+  over all probes, kept as a tensor (not in the blobs) because TensorBoard keeps ten times more tensor
+  steps than blob steps, so that the units-over-training view is dense and cheap.
 
 - ``top_examples`` (tensor, tag = path + ``TOP_SUFFIX``): float64 ``[C, k, 3]``, for each unit the k
   dataset examples with the highest maximum response: (value, dataset index, flat position of the
@@ -30,7 +32,7 @@ import json
 from tensorboard.compat.proto import summary_pb2
 
 PLUGIN_NAME = "nnvis_activations"
-VERSION = 1
+VERSION = 2  # 2: one frame blob per probe in a maps step, statistics only as a tensor
 
 MAPS, UNIT_STATS, PROBE_INPUTS = "maps", "unit_stats", "probe_inputs"
 TOP_EXAMPLES, DATASET_EXAMPLES = "top_examples", "dataset_examples"
@@ -47,7 +49,7 @@ PROBE_TAG = "_probe_inputs"
 EXAMPLES_TAG = "_dataset_examples"
 TOP_FIELDS = ("value", "index", "position")
 STAT_FIELDS = ("mean", "std", "min", "max", "frac_active", "nonfinite")
-# Positions of the blobs in a ``maps`` blob sequence.
+# Positions of the blobs in a format-1 ``maps`` blob sequence.
 HEADER, RANGES, STATS, FIRST_PNG = 0, 1, 2, 3
 
 

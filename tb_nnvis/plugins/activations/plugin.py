@@ -24,24 +24,29 @@ Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 import base64
 import concurrent.futures
 import functools
-import time
+from typing import Callable, NamedTuple
 
 import numpy as np
 from tensorboard import plugin_util
 from tensorboard.data import provider
 
 from tb_nnvis.core import images
-from tb_nnvis.plugins import _server
+from tb_nnvis.plugins import _reader, _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
 from tb_nnvis.plugins.activations import encoding, metadata, weights
 
 _JSON, _PNG, _JS = "application/json", "image/png", "text/javascript"
-_LISTING_SECONDS = 1.0
 
 
-def _decoded_bytes(value):
-    """Roughly what a cached (header, ranges) pair or statistics array holds in memory."""
-    return value.nbytes if isinstance(value, np.ndarray) else value[1].nbytes + 512
+class _Step(NamedTuple):
+    """One probe at one step, in either format: what every route reads of a maps step."""
+    header: dict  # shape [P, H, W, C], layout, grid
+    ranges: np.ndarray  # float32 [C, 3] of this probe
+    png: Callable  # () -> the atlas PNG bytes
+    channels: int  # 1: grey (value only), 3: value and NaN/Inf flag
+    stats_ref: object  # format 1: the statistics blob of the step; format 2: None (they are a tensor)
+    probe: int
+    png_key: str  # the blob key of the PNG's blob, for caching its pixels
 
 
 class ActivationsPlugin(_server.DashboardPlugin):
@@ -51,15 +56,14 @@ class ActivationsPlugin(_server.DashboardPlugin):
     tab_name = "Activations"
 
     def __init__(self, context):
-        self._provider = context.data_provider
+        self._reader = _reader.Reader(context.data_provider, metadata.PLUGIN_NAME, metadata.parse_plugin_metadata,
+                                      tensor_kinds=metadata.TENSOR_KINDS)
         self._hints = context.sampling_hints
-        # Decoded headers, ranges and statistics of steps, and decoded atlases (for unit strips), by blob key.
-        self._cache = _server.LRUCache(size=256 << 20, weigh=_decoded_bytes)
+        # Raw blobs (frames, format-1 headers and ranges) and decoded atlases (for unit strips), by blob key.
+        self._blobs = _server.LRUCache(size=256 << 20, weigh=len)
         self._atlases = _server.LRUCache(size=256 << 20, weigh=lambda pixels: pixels.nbytes)
         # Blob reads wait on the data server (tens of ms each with --load_fast=true): do many at once.
         self._readers = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="nnvis-read")
-        self._datums = _server.LRUCache(size=64)  # (run, tag, what the listing says of it): its datums
-        self._listings = _server.LRUCache(size=16)  # (experiment, data class, run, second): the listing
 
     def get_plugin_apps(self):
         return {
@@ -81,34 +85,10 @@ class ActivationsPlugin(_server.DashboardPlugin):
 
     # ---- reading -------------------------------------------------------------------------------
 
-    def _ctx(self, request):
-        return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
-
     def _series(self, request, kind, run=None):
         """``{run: {layer: (tag, parsed content)}}`` of one kind (of one run, if given: a logdir of many
         runs is listed faster); unreadable metadata is skipped."""
-        ctx, eid = self._ctx(request)
-        tensors = kind in metadata.TENSOR_KINDS
-        lister = self._provider.list_tensors if tensors else self._provider.list_blob_sequences
-        only = provider.RunTagFilter(runs=[run]) if run is not None else None
-        # The Python loader scans every step of every series to list them: share one listing between the
-        # requests of the same second (the first grid asks for /steps, /maps and /atlas at once).
-        bucket = int(time.monotonic() // _LISTING_SECONDS)
-        listing = self._listings.get((eid, tensors, run, bucket), lambda: lister(
-            ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, run_tag_filter=only))
-        out = {}
-        for run, tags in listing.items():
-            # Layers are written in model order at each step, so the last write time orders them.
-            for tag, ts in sorted(tags.items(), key=lambda kv: (kv[1].max_wall_time, kv[0])):
-                try:
-                    content = metadata.parse_plugin_metadata(ts.plugin_content)
-                except ValueError as e:
-                    _server.logger.warning("skipping %s/%s: %s", run, tag, e)
-                    continue
-                if content["kind"] == kind:
-                    content["max_step"] = ts.max_step  # from the listing: the latest step, without a read
-                    out.setdefault(run, {})[content.get("layer", tag)] = (tag, content)
-        return out
+        return self._reader.by_layer(request, kind, run)
 
     def _layer(self, request, kind=metadata.MAPS):
         """``(params, run, tag)`` of the series the request names; 404 when it does not exist."""
@@ -127,77 +107,79 @@ class ActivationsPlugin(_server.DashboardPlugin):
         return params, run, tag, content
 
     def _read_blobs(self, request, run, tag):
-        """Every loaded step of one blob series, in step order; kept while the series does not change (the
-        Python loader rebuilds every step's tensor on each read: a second for 500 steps of 512 units)."""
-        ctx, eid = self._ctx(request)
-        only = provider.RunTagFilter(runs=[run], tags=[tag])
-        listing = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME,
-                                                     run_tag_filter=only).get(run, {}).get(tag)
-        if listing is None:
-            return []
-        version = (run, tag, listing.max_step, listing.max_wall_time, listing.max_length)
-        return self._datums.get(version, lambda: self._read(self._provider.read_blob_sequences, request, run, tag))
+        return self._reader.read(request, run, tag, metadata.MAPS)
 
     def _read_tensors(self, request, run, tag):
-        return self._read(self._provider.read_tensors, request, run, tag)
-
-    def _read(self, reader, request, run, tag):
-        """Every loaded step of one series, in step order."""
-        ctx, eid = self._ctx(request)
-        data = reader(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
-                      run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
-        return sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
-
-    def _probe_at_step(self, request):
-        """The ``maps`` datum, its decoded header/ranges/stats and the probe that a request names."""
-        params, run, tag = self._layer(request)
-        datum = self._datum_at(params, self._read_blobs(request, run, tag), run, tag)
-        header, ranges, stats = self._decoded(request, datum)
-        probe = params.int("probe", 0, header["shape"][0] - 1)
-        return datum, header, ranges, stats, probe
-
-    def _datum_at(self, params, datums, run, layer):
-        step = params.int("step")
-        for d in datums:
-            if d.step == step:
-                return d
-        loaded = ", ".join(str(d.step) for d in datums[:20])
-        raise not_found(f"step {step} of layer {layer!r} in run {run!r} is not loaded (loaded: {loaded})")
+        return self._reader.read(request, run, tag, metadata.UNIT_STATS)
 
     def _blob(self, request, ref):
-        ctx, _ = self._ctx(request)
-        return self._provider.read_blob(ctx, blob_key=ref.blob_key)
+        return self._reader.blob(request, ref)
 
-    def _decoded(self, request, datum, stats=True):
-        """``(header, ranges [P, C, 3], stats [C, K])`` of one step, cached; ``stats=False`` reads no
-        statistics (None in their place): a filmstrip needs the ranges of hundreds of steps, and each
-        blob read costs a round trip to the data server."""
+    def _cached_blob(self, request, ref):
+        return self._blobs.get(ref.blob_key, lambda: bytes(self._blob(request, ref)))
+
+    def _step(self, request, datum, probe, content):
+        """The :class:`_Step` of ``probe`` (an int, or a ``Params`` to read ``probe`` from, checked against
+        the step's probe count) at one maps datum. Format 2 reads one blob; format 1 reads its header and
+        ranges (cached per step) and, when asked, the PNG."""
         values = datum.values
-        if len(values) <= metadata.FIRST_PNG:
-            raise bad_request(f"malformed activation data at step {datum.step}: {len(values)} blobs")
 
         def malformed(e):
             return bad_request(f"malformed activation data at step {datum.step}: {e}")
 
-        def load_head():
-            try:
-                header = encoding.decode_header(self._blob(request, values[metadata.HEADER]))
-                shape = [int(s) for s in header["shape"]]
-                ranges = encoding.decode_ranges(self._blob(request, values[metadata.RANGES]), shape)
-            except (ValueError, KeyError, TypeError) as e:
-                raise malformed(e) from None
-            if len(values) - metadata.FIRST_PNG != shape[0]:
-                raise malformed(f"{len(values) - metadata.FIRST_PNG} atlases for {shape[0]} probes")
-            return header, ranges
+        def pick(count):
+            if not count:
+                raise malformed("no probes")
+            return probe.int("probe", 0, count - 1) if isinstance(probe, Params) else min(probe, count - 1)
 
-        def load_stats():
+        # A series written by format 2 holds frames; one of format 1 may hold frames too (a run resumed with
+        # a newer tb_nnvis), which its first blob tells.
+        if int(content.get("version", 1)) >= 2 or encoding.is_frame(self._cached_blob(request, values[0])):
+            p = pick(len(values))
             try:
-                return encoding.decode_stats(self._blob(request, values[metadata.STATS]), header["shape"][3])
-            except (ValueError, KeyError, TypeError) as e:
+                frame = encoding.decode_frame(self._cached_blob(request, values[p]))
+                _check_shape(frame.header, len(values), frame.ranges)
+            except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise malformed(e) from None
+            return _Step(frame.header, frame.ranges, lambda: frame.png, int(frame.header.get("channels", 3)), None, p,
+                         values[p].blob_key)
+        if len(values) <= metadata.FIRST_PNG:
+            raise malformed(f"{len(values)} blobs")
+        try:
+            header = encoding.decode_header(self._cached_blob(request, values[metadata.HEADER]))
+            ranges = encoding.decode_ranges(self._cached_blob(request, values[metadata.RANGES]), header["shape"])
+            _check_shape(header, len(values) - metadata.FIRST_PNG, ranges[0])
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise malformed(e) from None
+        p = pick(len(values) - metadata.FIRST_PNG)
+        ref = values[metadata.FIRST_PNG + p]
+        return _Step(header, ranges[p], lambda: self._cached_blob(request, ref), 3, values[metadata.STATS], p,
+                     ref.blob_key)
 
-        header, ranges = self._cache.get(values[metadata.HEADER].blob_key, load_head)
-        return header, ranges, self._cache.get(values[metadata.STATS].blob_key, load_stats) if stats else None
+    def _probe_at_step(self, request):
+        """``(datum, step, run, layer)`` of the maps step and probe that a request names."""
+        params, run, tag, content = self._layer_series(request, metadata.MAPS)
+        layer = params.str("layer")
+        datum = _reader.at_step(self._read_blobs(request, run, tag), params.int("step"),
+                                f"layer {layer!r} in run {run!r}")
+        return datum, self._step(request, datum, params, content), run, layer
+
+    def _stats_at(self, request, run, layer, datum, step):
+        """The unit statistics ``[C, K]`` of one step: from the ``unit_stats`` tensor (format 1 wrote them
+        twice), else a format-1 statistics blob; None when neither is loaded."""
+        series = self._series(request, metadata.UNIT_STATS, run).get(run, {})
+        if layer in series:
+            for d in self._read_tensors(request, run, series[layer][0]):
+                if d.step == datum.step:
+                    values = np.asarray(d.numpy, dtype=np.float32)
+                    if values.shape == (step.header["shape"][3], len(metadata.STAT_FIELDS)):
+                        return values
+        if step.stats_ref is None:
+            return None
+        try:
+            return encoding.decode_stats(self._cached_blob(request, step.stats_ref), step.header["shape"][3])
+        except ValueError as e:
+            raise bad_request(f"malformed activation data at step {datum.step}: {e}") from None
 
     # ---- routes --------------------------------------------------------------------------------
 
@@ -216,15 +198,15 @@ class ActivationsPlugin(_server.DashboardPlugin):
         runs = {}
         top = self._series(request, metadata.TOP_EXAMPLES)
         kernels = self._series(request, metadata.WEIGHTS)
-        for run, layers in self._series(request, metadata.MAPS).items():
+        for run, layers in self._reader.layers(request, metadata.MAPS).items():
             runs[run] = {}
-            for layer, (_, content) in layers.items():
+            for layer, (_, content, last_step) in layers.items():
                 shape = content.get("shape") or []
                 canonical, layout = _canonical_shape(shape), content.get("layout")
                 runs[run][layer] = {"shape": canonical, "layout": layout,
                                     "units": canonical[3] if canonical else None,
                                     "probes": canonical[0] if canonical else None,
-                                    "last_step": content["max_step"],
+                                    "last_step": last_step,  # from the listing: no read
                                     "top_examples": layer in top.get(run, {}),
                                     "weights": layer in kernels.get(run, {})}
         probes = {run: {"count": (c.get("shape") or [0])[0], "shape": c.get("shape"), "tag": tag}
@@ -240,9 +222,9 @@ class ActivationsPlugin(_server.DashboardPlugin):
         instead of drawing the wrong input beside them."""
         if not probes:
             return
-        ctx, eid = self._ctx(request)
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
         tags = {info.pop("tag") for info in probes.values()}
-        data = self._provider.read_blob_sequences(
+        data = self._reader.provider.read_blob_sequences(
             ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=_server.READ_ALL,
             run_tag_filter=provider.RunTagFilter(runs=list(probes), tags=tags))
         for run, info in probes.items():
@@ -254,21 +236,23 @@ class ActivationsPlugin(_server.DashboardPlugin):
     def _serve_steps(self, request):
         _, run, tag = self._layer(request)
         datums = self._read_blobs(request, run, tag)
-        limit = _server.sample_limit(self._hints, metadata.PLUGIN_NAME, "blob_sequence")
+        limit = _server.sample_limit(self._hints, metadata.PLUGIN_NAME, "blob_sequence", self._reader.provider)
         return {"steps": [{"step": d.step, "wall_time": d.wall_time} for d in datums],
                 "sample_limit": limit, "hint": _server.sample_hint(metadata.PLUGIN_NAME, len(datums))}, _JSON
 
     @route
     def _serve_maps(self, request):
-        datum, header, ranges, stats, probe = self._probe_at_step(request)
-        return {"step": datum.step, "probe": probe, "shape": header["shape"], "layout": header["layout"],
-                "grid": header["grid"], "range": ranges[probe, :, :2], "nonfinite": ranges[probe, :, 2].astype(int),
-                "stats": {"fields": list(metadata.STAT_FIELDS), "values": stats}}, _JSON
+        datum, step, run, layer = self._probe_at_step(request)
+        header, ranges = step.header, step.ranges
+        return {"step": datum.step, "probe": step.probe, "shape": header["shape"], "layout": header["layout"],
+                "grid": header["grid"], "range": ranges[:, :2], "nonfinite": ranges[:, 2].astype(int),
+                "channels": step.channels,  # 1: a grey atlas, no NaN/Inf flags in green
+                "stats": {"fields": list(metadata.STAT_FIELDS),
+                          "values": self._stats_at(request, run, layer, datum, step)}}, _JSON
 
     @route
     def _serve_atlas(self, request):
-        datum, _, _, _, probe = self._probe_at_step(request)
-        return self._blob(request, datum.values[metadata.FIRST_PNG + probe]), _PNG
+        return self._probe_at_step(request)[1].png(), _PNG
 
     @route
     def _serve_stats(self, request):
@@ -288,56 +272,56 @@ class ActivationsPlugin(_server.DashboardPlugin):
                 "f32": base64.b64encode(packed.tobytes()).decode("ascii")}, _JSON
 
     def _unit_series(self, request):
-        """``(datums, ranges [steps, 3], header, probe, unit)`` of the unit a request names, at every loaded
-        step whose shape is the latest step's (a layer whose shape changed shows its latest form)."""
-        params, run, tag = self._layer(request)
+        """``(datums, ranges [steps, 3], steps, unit)`` of the unit a request names, at every loaded step whose
+        shape is the latest step's (a layer whose shape changed shows its latest form); ``steps`` are the
+        :class:`_Step` of the requested probe. One blob read per step in format 2, all at once."""
+        params, run, tag, content = self._layer_series(request, metadata.MAPS)
         datums = self._read_blobs(request, run, tag)
         if not datums:
             raise not_found(f"no steps loaded for layer {tag!r} in run {run!r}")
-        decoded = list(self._readers.map(lambda d: self._decoded(request, d, stats=False), datums))
-        header = decoded[-1][0]
-        probe = params.int("probe", 0, header["shape"][0] - 1)
-        unit = params.int("unit", 0, header["shape"][3] - 1)
-        kept = [(d, r[probe, unit]) for d, (h, r, _) in zip(datums, decoded) if h["shape"] == header["shape"]]
-        return [d for d, _ in kept], np.array([r for _, r in kept]), header, probe, unit
+        latest = self._step(request, datums[-1], params, content)
+        unit = params.int("unit", 0, latest.header["shape"][3] - 1)
+        steps = list(self._readers.map(lambda d: self._step(request, d, latest.probe, content), datums))
+        kept = [(d, s) for d, s in zip(datums, steps) if s.header["shape"] == latest.header["shape"]]
+        return ([d for d, _ in kept], np.array([s.ranges[unit] for _, s in kept]), [s for _, s in kept], unit)
 
     @route
     def _serve_unit(self, request):
-        datums, ranges, header, probe, unit = self._unit_series(request)
+        datums, ranges, steps, unit = self._unit_series(request)
+        grid = steps[-1].header["grid"]
         return {"steps": [d.step for d in datums], "range": ranges[:, :2], "nonfinite": ranges[:, 2].astype(int),
-                "grid": header["grid"], "unit": unit, "probe": probe,
-                "strip": {"cols": _strip_cols(len(datums), header["grid"]["tile_w"])}}, _JSON
+                "grid": grid, "unit": unit, "probe": steps[-1].probe,
+                "strip": {"cols": _strip_cols(len(datums), grid["tile_w"])}}, _JSON
 
     @route
     def _serve_unit_strip(self, request):
-        datums, _, header, probe, unit = self._unit_series(request)
-        grid = header["grid"]
+        datums, _, steps, unit = self._unit_series(request)
+        grid = steps[-1].header["grid"]
         th, tw = grid["tile_h"], grid["tile_w"]
         y, x = (unit // grid["cols"]) * th, (unit % grid["cols"]) * tw
 
-        def tile(datum):
-            pixels = self._atlas_pixels(request, datum, probe)
+        def tile(datum_step):
+            datum, step = datum_step
+            pixels = self._atlas_pixels(datum, step)
             if pixels.shape[0] < y + th or pixels.shape[1] < x + tw:
                 raise bad_request(f"malformed activation data at step {datum.step}: atlas of {pixels.shape[:2]}")
-            return pixels[y:y + th, x:x + tw, :3]
+            return pixels[y:y + th, x:x + tw]
 
-        tiles = list(self._readers.map(tile, datums))
+        tiles = list(self._readers.map(tile, zip(datums, steps)))
         cols = _strip_cols(len(tiles), tw)
         tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % cols)
         rows = [np.concatenate(tiles[i:i + cols], axis=1) for i in range(0, len(tiles), cols)]
         return images.encode_png(np.concatenate(rows, axis=0), 1), _PNG
 
-    def _atlas_pixels(self, request, datum, probe):
-        """The decoded atlas ``[H, W, 3]`` of one probe at one step, cached."""
-        ref = datum.values[metadata.FIRST_PNG + probe]
-
+    def _atlas_pixels(self, datum, step):
+        """The decoded atlas ``[H, W, 3]`` (red q, green flag) of one probe at one step, cached."""
         def load():
             try:
-                return images.decode_png(bytes(self._blob(request, ref)))
+                return encoding.atlas_pixels(step.png())
             except (ValueError, KeyError, TypeError) as e:
                 raise bad_request(f"malformed activation atlas at step {datum.step}: {e}") from None
 
-        return self._atlases.get(ref.blob_key, load)
+        return self._atlases.get(step.png_key, load)
 
     @route
     def _serve_probe(self, request):
@@ -387,6 +371,15 @@ class ActivationsPlugin(_server.DashboardPlugin):
         return {"step": datum.step, "steps": [d.step for d in datums], "unit": unit, "examples": examples,
                 "map_shape": [int(np.prod(map_shape[:-1])) if len(map_shape) > 1 else 1, width],
                 "images": has_images}, _JSON
+
+
+def _check_shape(header, probes, ranges):
+    """ValueError unless a step's header, probe count and ranges ``[C, 3]`` agree."""
+    shape = [int(v) for v in header["shape"]]
+    if len(shape) != 4 or shape[0] != probes:
+        raise ValueError(f"{probes} atlases for shape {shape}")
+    if np.shape(ranges) != (shape[3], 3):
+        raise ValueError(f"ranges of shape {np.shape(ranges)} for {shape[3]} units")
 
 
 def _strip_cols(count, tile_w, max_width=4096):

@@ -19,7 +19,7 @@ import json
 import numpy as np
 
 from tb_nnvis.core import weights as core
-from tb_nnvis.plugins import _server
+from tb_nnvis.plugins import _reader, _server
 from tb_nnvis.plugins._server import Params, bad_request, not_found, route
 from tb_nnvis.plugins.activations import metadata
 
@@ -123,7 +123,7 @@ def serve_weights(plugin, request):
     datums = plugin._read_blobs(request, run, tag)
     if not datums:
         raise not_found(f"no weights loaded for layer {params.str('layer')!r} in run {run!r}")
-    datum = _at_or_before(datums, params.int("step", default=datums[-1].step))
+    datum = _reader.at_or_before(datums, params.int("step", default=datums[-1].step))
     kernels = _decode(plugin, request, datum)
     unit = params.int("unit", 0, len(kernels) - 1)
     view = unit_view(kernels[unit], params.int("channels", 1, 4096, default=MAX_CHANNELS))
@@ -155,8 +155,8 @@ def unit_view(kernel, max_channels=MAX_CHANNELS):
 @route
 def serve_weight_dynamics(plugin, request):
     run = Params(request).str("run")
-    norms = plugin._series(request, metadata.WEIGHT_NORMS).get(run, {})
-    ratios = plugin._series(request, metadata.UPDATE_RATIO).get(run, {})
+    norms = plugin._series(request, metadata.WEIGHT_NORMS, run).get(run, {})
+    ratios = plugin._series(request, metadata.UPDATE_RATIO, run).get(run, {})
     if not norms and not ratios:
         raise not_found(f"run {run!r} has no weight dynamics; log them with "
                         "ActivationsCallback(..., weights=True) or tb_nnvis.summary.weights")
@@ -188,7 +188,7 @@ def out_of_range(ratios, band=RATIO_BAND):
 
 def receptive_field(plugin, request, run, layer):
     """The layer's receptive fields as written (``Field.to_json()``), or None when none were written."""
-    series = plugin._series(request, metadata.RECEPTIVE_FIELD).get(run, {})
+    series = plugin._series(request, metadata.RECEPTIVE_FIELD, run).get(run, {})
     if layer not in series:
         return None
     datums = plugin._read_tensors(request, run, series[layer][0])
@@ -220,11 +220,6 @@ def crop(field, y, x):
     except (IndexError, TypeError, ValueError):
         return None
     return None if any(b <= a for a, b in box) else box
-
-
-def _at_or_before(datums, step):
-    before = [d for d in datums if d.step <= step]
-    return before[-1] if before else datums[0]
 
 
 def _decode(plugin, request, datum):
