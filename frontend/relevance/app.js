@@ -1,7 +1,8 @@
 // The Relevance dashboard: LRP heatmaps of fixed probes (images and text) over training, the target
 // switched without recomputing, composites side by side, and the units that carry the decision. This module
 // owns the state and the data flow; the image view (image.js), the text view (text.js) and the units
-// panel (units.js) draw. All data text is inserted with textContent.
+// panel (units.js) draw. The main view shows a probe or, when one is opened in the Strategies view
+// (strategies.js), a SpRAy member. All data text is inserted with textContent.
 
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
@@ -19,6 +20,7 @@ import { targetColumn, className } from "./scores.js";
 
 const PLUGIN = "nnvis_relevance";
 const DEFAULTS = { target: "predicted", pct: 99.5, opacity: 0.6 };
+const NO_PROBES = "Pick another run, or log relevance for it with tb_nnvis.keras.RelevanceCallback.";
 
 class RelevanceApp {
   constructor() {
@@ -35,7 +37,7 @@ class RelevanceApp {
     const { side, main } = appShell("nv-relevance", "Relevance settings");
     this.main = main;
     this.runList = new SideList(side, { title: "Runs", cls: "nv-run-list", onPick: (r) => { this.S.name = null; this.S.step = null; this.selectRun(r); }, emptyText: "No runs." });
-    this.nameList = new SideList(side, { title: "Probe sets", cls: "nv-name-list", onPick: (n) => { this.S.step = null; this.selectName(n); }, emptyText: "No relevance data." });
+    this.nameList = new SideList(side, { title: "Probe sets", cls: "nv-name-list", onPick: (n) => { this.leaveMember(); this.S.step = null; this.selectName(n); }, emptyText: "No relevance data." });
     const [secProbe, probes] = [el("section", "nv-section"), el("div", "nv-probes")];
     secProbe.append(el("div", "nv-section-title", "Probe"), probes);
     this.probeList = probes;
@@ -59,7 +61,7 @@ class RelevanceApp {
     this.empty = el("div", "nv-empty");
     this.empty.hidden = true;
     this.content = el("div", "nv-content");
-    const header = el("div", "nv-card nv-header");
+    const header = this.header = el("div", "nv-card nv-header");
     const titleRow = el("div", "nv-card-title");
     this.title = el("span", "nv-layer-title", "Relevance");
     this.sub = el("span", "nv-sub");
@@ -171,7 +173,7 @@ class RelevanceApp {
     const sets = (this.tags.runs || {})[run];
     if (!sets) {
       this.nameList.setItems([]);
-      this.showEmpty(`No relevance data for run “${run}”`, "Pick another run, or log relevance for it with tb_nnvis.keras.RelevanceCallback.");
+      this.showEmpty(`No relevance data for run “${run}”`, NO_PROBES);
       this.writeUrl();
       return;
     }
@@ -215,7 +217,8 @@ class RelevanceApp {
   }
 
   setStep(step) {
-    if (step === this.S.step) return;
+    const left = this.leaveMember();
+    if (step === this.S.step) { if (left) this.draw(); return; }
     this.S.step = step;
     this.slider.setValue(step);
     this.loadStep();
@@ -273,6 +276,7 @@ class RelevanceApp {
   }
 
   setOption(name, value) {
+    if (name === "probe") this.leaveMember();
     this.S[name] = value;
     this.sync();
     if (name === "probe") { this.renderProbes(); this.renderTargets(); }
@@ -281,7 +285,34 @@ class RelevanceApp {
     this.writeUrl();
   }
 
+  /** The Strategies view opened or closed a member (or lost it): the main view follows; `reveal` scrolls to it. */
+  memberChanged(reveal = false) {
+    const open = !!(this.strategies && this.strategies.subject());
+    if (!open && !this.showingMember) return;
+    this.draw();
+    if (open && reveal) this.content.scrollIntoView({ block: "start" });
+  }
+
+  /** Back to the probes: closes a member the main view shows (the Strategies view keeps its place). */
+  leaveMember() {
+    const sv = this.strategies;
+    if (!sv || sv.S.member === null) return false;
+    sv.S.member = null;
+    if (sv.cur) sv.drawScatter();
+    return true;
+  }
+
   draw() {
+    const member = this.strategies ? this.strategies.subject() : null;
+    this.showingMember = !!member;
+    this.header.hidden = this.unitsHost.hidden = !!member;
+    if (member) {
+      this.empty.hidden = true;
+      this.content.hidden = false;
+      this.imageView.show(this.viewHost, member);
+      return;
+    }
+    if (!this.info()) { if (this.S.run) this.showEmpty(`No relevance data for run “${this.S.run}”`, NO_PROBES); return; }
     if (!this.cur) return;
     const kind = this.cur.info.kind;
     (kind === "image" ? this.imageView : this.textView).render(this.viewHost);

@@ -30,8 +30,51 @@ export function scatterPositions(embedding, size, pad = 10) {
   return embedding.map(([x, y]) => [pad + half * (1 + x), pad + half * (1 - y)]);
 }
 
-/** The scatter: one dot per example in its cluster's colour; `selected` cluster drawn on top, others faded. */
-export function drawScatter(canvas, size, positions, labels, { selected = null, member = null } = {}) {
+const GOLDEN = Math.PI * (3 - Math.sqrt(5));
+
+/**
+ * Makes stacked points visible: points closer than `radius` px to a stack's first point (near-identical
+ * heatmaps land on one spot of the embedding) are spread deterministically around the spot on a sunflower
+ * spiral, `spacing` px apart (less for big stacks, to stay within about 40 px), so that each one can be hovered
+ * and clicked. Returns {positions, stacks: [{x, y, r, members}]} (stacks of two or more, biggest first).
+ */
+export function spreadStacks(points, { radius = 1.5, spacing = 3.5 } = {}) {
+  const seeds = new Map(); // grid cell -> stacks whose first point lies in it
+  const stacks = [];
+  const cell = (v) => Math.floor(v / radius);
+  points.forEach(([x, y], i) => {
+    let best = null, bestD = radius * radius;
+    for (let dx = -1; dx <= 1; dx++) {
+      for (let dy = -1; dy <= 1; dy++) {
+        for (const s of seeds.get(`${cell(x) + dx},${cell(y) + dy}`) || []) {
+          const d = (s.x - x) ** 2 + (s.y - y) ** 2;
+          if (d <= bestD) { best = s; bestD = d; }
+        }
+      }
+    }
+    if (best) { best.members.push(i); return; }
+    const s = { x, y, members: [i] };
+    stacks.push(s);
+    const key = `${cell(x)},${cell(y)}`;
+    seeds.set(key, [...(seeds.get(key) || []), s]);
+  });
+  const positions = points.map(([x, y]) => [x, y]);
+  const multi = stacks.filter((s) => s.members.length > 1);
+  for (const s of multi) {
+    const k = s.members.length;
+    const gap = Math.max(2, Math.min(spacing, 40 / Math.sqrt(k)));
+    s.members.forEach((i, j) => {
+      const r = gap * Math.sqrt(j + 0.5);
+      positions[i] = [s.x + r * Math.cos(j * GOLDEN), s.y + r * Math.sin(j * GOLDEN)];
+    });
+    s.r = gap * Math.sqrt(k) + 4;
+  }
+  return { positions, stacks: multi.sort((a, b) => b.members.length - a.members.length) };
+}
+
+/** The scatter: one dot per example in its cluster's colour; `selected` cluster drawn on top, others faded;
+ *  each stack of `ringFrom` or more near-identical points (see spreadStacks) ringed and labelled with its count. */
+export function drawScatter(canvas, size, positions, labels, { selected = null, member = null, stacks = [], ringFrom = 5 } = {}) {
   const ctx = hiDpi(canvas, size, size);
   ctx.fillStyle = cssVar("--nv-canvas-bg") || "#fff";
   ctx.fillRect(0, 0, size, size);
@@ -47,6 +90,20 @@ export function drawScatter(canvas, size, positions, labels, { selected = null, 
     ctx.fill();
   }
   ctx.globalAlpha = 1;
+  ctx.strokeStyle = ctx.fillStyle = cssVar("--nv-text-2") || "#666";
+  ctx.font = `bold 11px ${cssVar("--nv-font") || "sans-serif"}`;
+  ctx.textAlign = "left";
+  for (const s of stacks) {
+    if (s.members.length < ringFrom) continue; // small stacks are only spread: rings there would bury the plot
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 2]);
+    ctx.beginPath();
+    ctx.arc(s.x, s.y, s.r, 0, 2 * Math.PI);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    const a = -Math.PI / 4, tx = s.x + s.r * Math.cos(a) + 2, ty = s.y + s.r * Math.sin(a) - 2;
+    ctx.fillText(`×${s.members.length}`, Math.min(tx, size - 26), Math.max(ty, 11));
+  }
   if (member !== null && positions[member]) {
     ctx.strokeStyle = cssVar("--nv-text") || "#000";
     ctx.lineWidth = 2;

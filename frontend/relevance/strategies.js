@@ -1,7 +1,8 @@
 // The Strategies view (SpRAy): for one analysed class, the eigenvalue spectrum with the chosen gap, the
 // examples' embedding as a scatter coloured by cluster (hover shows the input and its heatmap), each
-// cluster's mean heatmap, size and members (click one to open it), and the clusters at every loaded step.
-// Reads the /spray/* routes; all data text goes in with textContent.
+// cluster's mean heatmap, size and members, and the clusters at each loaded step. A member clicked (in a
+// cluster or the scatter) opens in the tab's main view (member.js), deep-linked as spray_member. Reads the
+// /spray/* routes; all data text goes in with textContent.
 
 import { getJSON, apiUrl, PromiseCache, showError } from "../shared/api.js";
 import { addStylesheet, onThemeChange } from "../shared/theme.js";
@@ -10,7 +11,8 @@ import { StepSlider } from "../shared/slider.js";
 import { el, option, field } from "../shared/dom.js";
 import { HeatmapCanvas, symmetricScale } from "../shared/heatmap.js";
 import { showTooltip, hideTooltip } from "../shared/tooltip.js";
-import { clusterColor, scatterPositions, drawScatter, nearestPoint, drawSpectrum, memberCanvas, thumbnail, historyBars } from "./spray_plots.js";
+import { clusterColor, scatterPositions, spreadStacks, drawScatter, nearestPoint, drawSpectrum, memberCanvas, historyBars } from "./spray_plots.js";
+import { memberSubject } from "./member.js";
 
 const SCATTER = 300;
 const MEMBERS = 24;
@@ -23,7 +25,7 @@ export class StrategiesView {
     this.app = app;
     this.S = { run: null, set: null, target: null, step: null, cluster: null, member: null };
     this.tags = null;
-    this.cur = null; // {data, atlas, maps: {member: Float32Array}, positions}
+    this.cur = null; // {data, atlas, maps: {member: Float32Array}, positions, stacks} (see spreadStacks)
     this.tok = 0;
     this.cache = new PromiseCache(300);
     addStylesheet(new URL("./strategies.css", import.meta.url).href);
@@ -41,7 +43,7 @@ export class StrategiesView {
     this.classSel.addEventListener("change", () => this.pick({ target: Number(this.classSel.value) }));
     const controls = el("div", "nv-spray-controls");
     controls.append(field("Examples · composite", this.setSel), field("Class", this.classSel));
-    this.slider = new StepSlider(null, (step) => { this.S.step = step; this.loadStep(); });
+    this.slider = new StepSlider(null, (step) => this.setStep(step));
     this.msg = el("div", "nv-spray-msg");
     this.body = el("div", "nv-spray-body");
     this.el.append(title, el("div", "nv-hint", "SpRAy: relevance of many examples of a class, clustered spectrally. " +
@@ -54,14 +56,15 @@ export class StrategiesView {
     const S = this.S;
     if (!S.set) return {};
     const [name, composite] = S.set.split(SEP);
-    return { spray_name: name, spray_composite: composite, spray_class: S.target, spray_step: S.step };
+    return { spray_name: name, spray_composite: composite, spray_class: S.target, spray_step: S.step, spray_member: S.member };
   }
 
   async start() {
     const u = await getUrlState();
     this.deep = { set: u.spray_name && u.spray_composite ? `${u.spray_name}${SEP}${u.spray_composite}` : null,
       target: /^\d+$/.test(u.spray_class || "") ? Number(u.spray_class) : null,
-      step: /^\d+$/.test(u.spray_step || "") ? Number(u.spray_step) : null };
+      step: /^\d+$/.test(u.spray_step || "") ? Number(u.spray_step) : null,
+      member: /^\d+$/.test(u.spray_member || "") ? Number(u.spray_member) : null };
     await this.loadTags();
   }
 
@@ -89,11 +92,14 @@ export class StrategiesView {
   async setRun(run) {
     if (!this.tags || !Object.keys(this.tags).length) return;
     const before = `${this.S.run}${SEP}${this.S.set}`;
+    if (run !== this.S.run) this.S.member = null; // a member is a position in one run's analysis
     this.S.run = run;
     const entries = this.tags[run];
     if (!entries) {
       ++this.tok; // a load still running for the previous run must not ask this run for its data
       this.cur = null;
+      this.S.member = null;
+      this.app.memberChanged();
       this.body.replaceChildren();
       this.sub.textContent = "";
       showError(this.msg, `No SpRAy data for run “${run}”. Analyse classes with RelevanceCallback(..., spray={"examples": x_val, "classes": [...]}) or tb_nnvis.summary.spray(...).`, { kind: "info" });
@@ -126,6 +132,7 @@ export class StrategiesView {
     const t = ++this.tok;
     const [name, composite] = this.S.set.split(SEP);
     const deepStep = this.deep && this.deep.step;
+    if (this.deep) this.deepMember = this.deep.member; // kept until a step loads (a second pick may come first)
     this.deep = null;
     let history;
     try {
@@ -133,6 +140,8 @@ export class StrategiesView {
     } catch (e) {
       if (t !== this.tok) return;
       this.cur = null;
+      this.S.member = null;
+      this.app.memberChanged();
       this.body.replaceChildren();
       showError(this.msg, e, { title: `No strategies to show for class ${this.S.target}` });
       this.app.writeUrl();
@@ -157,14 +166,21 @@ export class StrategiesView {
     return this.cache.get(JSON.stringify([route, p]), () => getJSON(route, p));
   }
 
-  atlas(data) {
+  atlas(data, step = this.S.step) {
     if (!data.has_atlas) return Promise.resolve(null);
-    const src = apiUrl("spray/atlas", this.params());
+    const src = apiUrl("spray/atlas", this.params({ step }));
     return this.cache.get(src, async () => { const img = new Image(); img.src = src; await img.decode(); return img; });
+  }
+
+  setStep(step) {
+    this.S.step = step;
+    this.loadStep();
   }
 
   async loadStep() {
     const t = ++this.tok;
+    // the open member follows its example to the new step (by its dataset index)
+    const open = this.cur && this.S.member !== null ? this.cur.data.indices[this.S.member] : null;
     this.slider.setValue(this.S.step);
     let data, atlas, clusterMaps;
     try {
@@ -179,11 +195,33 @@ export class StrategiesView {
     this.msg.replaceChildren();
     const maps = {};
     for (const answer of clusterMaps) answer.members.forEach((m, j) => { maps[m] = Float32Array.from(answer.maps[j]); });
-    this.cur = { data, atlas, maps, positions: scatterPositions(data.embedding, SCATTER) };
+    this.cur = { data, atlas, maps, ...spreadStacks(scatterPositions(data.embedding, SCATTER)) };
+    this.placeMember(open);
     const who = data.class_name ? `${data.class_name} (class ${data.target})` : `class ${data.target}`;
     this.sub.textContent = `${who} · ${data.n} examples · ${data.n_clusters} cluster${data.n_clusters === 1 ? "" : "s"} · step ${data.step}`;
     this.render();
+    this.app.memberChanged();
     this.app.writeUrl();
+  }
+
+  /** After a step loads: the deep-linked member, or the open one's example (dataset index `open`) at this step. */
+  placeMember(open) {
+    const { data } = this.cur;
+    const deep = this.deepMember;
+    this.deepMember = null;
+    if (deep !== null && deep !== undefined) {
+      this.S.member = deep < data.n ? deep : null;
+      if (deep >= data.n) showError(this.msg, `Member ${deep} is out of range: step ${data.step} analysed ${data.n} examples.`, { kind: "warn" });
+    } else if (open !== null) {
+      const j = data.indices.indexOf(open);
+      this.S.member = j >= 0 ? j : null;
+      if (j < 0) showError(this.msg, `Example #${open} was not analysed at step ${data.step}.`, { kind: "warn" });
+    }
+  }
+
+  /** The open member as a subject of the main view (member.js), or null. */
+  subject() {
+    return this.cur && this.S.member !== null && this.S.member < this.cur.data.n ? memberSubject(this, this.S.member) : null;
   }
 
   async memberMap(i) {
@@ -200,30 +238,34 @@ export class StrategiesView {
     top.append(this.scatterBox(), this.previewBox(), this.spectrumBox());
     const clusters = el("div", "nv-spray-clusters");
     data.sizes.forEach((size, c) => clusters.append(this.clusterCard(c, size)));
-    this.detail = el("div", "nv-spray-detail");
     const history = el("div", "nv-spray-box");
     history.append(el("div", "nv-spray-caption", "Clusters at each loaded step (click one to see it)"),
-      historyBars(this.history, this.S.step, (step) => { this.S.step = step; this.loadStep(); }));
-    this.body.replaceChildren(top, clusters, this.detail, history);
-    if (this.S.member !== null) this.openMember(this.S.member);
+      historyBars(this.history, this.S.step, (step) => this.setStep(step)));
+    this.body.replaceChildren(top, clusters, history);
     // start the preview on the smallest cluster's first member: the strategy that is easiest to miss
     const smallest = data.sizes.indexOf(Math.min(...data.sizes));
     this.preview(this.S.member ?? data.labels.indexOf(smallest));
   }
 
   scatterBox() {
-    const { data, positions } = this.cur;
+    const { data, positions, stacks } = this.cur;
     const box = el("figure", "nv-spray-box");
     const canvas = el("canvas", "nv-spray-scatter");
     canvas.setAttribute("role", "img");
-    canvas.setAttribute("aria-label", `embedding of ${data.n} examples, coloured by cluster`);
+    const stacked = stacks.length ? `; ${stacks.length} spot${stacks.length === 1 ? "" : "s"} of near-identical examples spread apart (the largest: ${stacks[0].members.length})` : "";
+    canvas.setAttribute("aria-label", `embedding of ${data.n} examples, coloured by cluster${stacked}`);
+    canvas.dataset.stacks = stacks.map((s) => s.members.length).join(",");
+    const stackOf = new Map();
+    for (const s of stacks) for (const i of s.members) stackOf.set(i, s.members.length);
     this.scatter = canvas;
     this.drawScatter();
     canvas.addEventListener("mousemove", (e) => {
       const r = canvas.getBoundingClientRect();
       const i = nearestPoint(positions, e.clientX - r.left, e.clientY - r.top);
       if (i < 0) { hideTooltip(); return; }
-      showTooltip(e.clientX, e.clientY, [`example #${data.indices[i]}`, `cluster ${data.labels[i]}`]);
+      const lines = [`example #${data.indices[i]}`, `cluster ${data.labels[i]}`];
+      if (stackOf.has(i)) lines.push(`one of ${stackOf.get(i)} near-identical examples on one spot (spread apart)`);
+      showTooltip(e.clientX, e.clientY, lines);
       this.preview(i);
     });
     canvas.addEventListener("mouseleave", hideTooltip);
@@ -232,13 +274,14 @@ export class StrategiesView {
       const i = nearestPoint(positions, e.clientX - r.left, e.clientY - r.top);
       if (i >= 0) this.openMember(i);
     });
-    box.append(canvas, el("figcaption", "", `${data.display === "tsne" ? "t-SNE" : "spectral"} embedding · hover a point for its input and heatmap`));
+    const ringed = stacks.length ? " · ringed ×N: N near-identical examples on one spot, spread apart" : "";
+    box.append(canvas, el("figcaption", "", `${data.display === "tsne" ? "t-SNE" : "spectral"} embedding · hover a point for its input and heatmap, click to open it${ringed}`));
     return box;
   }
 
   drawScatter() {
-    const { data, positions } = this.cur;
-    drawScatter(this.scatter, SCATTER, positions, data.labels, { selected: this.S.cluster, member: this.S.member });
+    const { data, positions, stacks } = this.cur;
+    drawScatter(this.scatter, SCATTER, positions, data.labels, { selected: this.S.cluster, member: this.S.member, stacks });
   }
 
   previewBox() {
@@ -309,28 +352,19 @@ export class StrategiesView {
     return card;
   }
 
-  /** The per-example view: input, heatmap (exact value under the cursor) and overlay, at full map size. */
-  async openMember(i) {
+  /** Opens member i in the tab's main view. */
+  openMember(i) {
     this.S.member = i;
     this.drawScatter();
-    const values = await this.memberMap(i).catch((e) => { showError(this.detail, e); return null; });
-    if (!values || this.S.member !== i) return;
-    const { data, atlas } = this.cur;
-    const [h, w] = data.size;
-    const m = symmetricScale(values, 99.5);
-    const card = el("div", "nv-spray-box");
-    card.append(el("div", "nv-spray-caption", `Example #${data.indices[i]} · cluster ${data.labels[i]} · step ${data.step}`));
-    const row = el("div", "nv-map-row");
-    const thumb = thumbnail(atlas, data.grid, data.size, i);
-    for (const [label, opts] of [["input", { showMap: false }], ["relevance", {}], ["overlay", { opacity: 0.6 }]]) {
-      if (!thumb && label !== "relevance") continue;
-      const fig = el("figure", "nv-map-box");
-      new HeatmapCanvas(fig, { size: 160, label: `${label} of example ${data.indices[i]}` })
-        .draw({ values, h, w, m, image: label === "relevance" ? null : thumb, ...opts });
-      fig.append(el("figcaption", "", label));
-      row.append(fig);
-    }
-    card.append(row);
-    this.detail.replaceChildren(card);
+    this.app.memberChanged(true);
+    this.app.writeUrl();
+  }
+
+  /** Closes the open member: the main view shows the probes again. */
+  closeMember() {
+    this.S.member = null;
+    if (this.cur) this.drawScatter();
+    this.app.memberChanged();
+    this.app.writeUrl();
   }
 }
