@@ -9,7 +9,7 @@ import numpy as np
 from tb_nnvis.core.lrp import explainer
 from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_gradients, unit_heatmaps
 from tb_nnvis.plugins._budget import largest_within, names, warn_over
-from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input
+from tb_nnvis.plugins._callback import SummaryCallback, TracedLater, batch_inputs, check_count, first_input
 from tb_nnvis.plugins.relevance import budget, summary
 from tb_nnvis.plugins.relevance.spray_callback import SprayOption
 
@@ -116,6 +116,8 @@ class RelevanceCallback(SummaryCallback):
 
     def setup(self):
         model = self.model
+        full = self.model  # scores of the whole model (below, model may become the part after a vectorizer)
+        self._forward = TracedLater(lambda x: full(x, training=False))
         self._explained, self._lrp_inputs = model, self.probes
         vectorizer = _vectorizer(model)
         if vectorizer is not None:  # LRP starts after it, at the token ids it makes of the probe strings
@@ -249,7 +251,7 @@ class RelevanceCallback(SummaryCallback):
         """``[P, T]`` distinct classes per probe: the first shown (predicted or true), explicit ones, the true
         one, then the rest by score; T is fixed so that every step has the same shape."""
         probes = [_tensor(p) for p in self.probes] if isinstance(self.probes, list) else _tensor(self.probes)
-        out = np.asarray(self.model(probes, training=False))
+        out = np.asarray(self._forward(probes))
         ranked = np.argsort(-out.reshape(len(out), -1), axis=1, kind="stable")
         rows = []
         for i, order in enumerate(ranked):

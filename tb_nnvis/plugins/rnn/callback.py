@@ -7,7 +7,7 @@ import numpy as np
 from tb_nnvis.core import cells as cells_lib
 from tb_nnvis.core.rnn.traces import TRACE_KINDS, Tracer, _directions
 from tb_nnvis.plugins._budget import names, warn_over
-from tb_nnvis.plugins._callback import SummaryCallback, check_count
+from tb_nnvis.plugins._callback import SummaryCallback, TracedLater, check_count
 from tb_nnvis.plugins.rnn import budget, summary
 
 _VECTORIZERS = (keras.layers.TextVectorization, keras.layers.StringLookup)
@@ -80,6 +80,7 @@ class RNNCellsCallback(SummaryCallback):
                                                          self.max_length)
         self._tracer = Tracer(self.model, self.layers)
         self.layer_paths = self._tracer.paths
+        self._forward = TracedLater(lambda x: self.model(x, training=False))
         if self.max_bytes_per_step is not None:
             self.cells = self._cells_within_budget()
 
@@ -127,7 +128,7 @@ class RNNCellsCallback(SummaryCallback):
 
     def _probabilities(self):
         """Next-token probabilities ``[P, T, V]`` if the model predicts over the vocabulary, else None."""
-        out = self.model(self._feed, training=False)
+        out = self._forward(self._feed)
         out = out[0] if isinstance(out, (list, tuple)) else out
         out = np.asarray(out, np.float64)
         if out.ndim != 3 or out.shape[2] != len(self._vocab):
