@@ -323,30 +323,23 @@ def _symbolic(model, wanted, prefix="", pick=None):
 class TapModel:
     """Calls ``model`` once and returns ``{path: output}`` for the chosen layers.
 
-    Built by :func:`tap_model`. The forward pass runs in inference mode: eagerly for the first
-    calls, then inside one cached ``tf.function``, since tracing costs as much as a dozen eager calls
-    and a callback that writes once per epoch may never recoup it.
+    Built by :func:`tap_model`. The forward pass runs in inference mode: eagerly until a background thread
+    has traced it, then compiled (see :class:`tb_nnvis.core.compiled.TracedLater`), so that a callback's
+    writes neither wait for tracing nor pay for eager passes once it is done.
     """
 
-    EAGER_CALLS = 12
-
     def __init__(self, model, paths):
-        import tensorflow as tf
+        from tb_nnvis.core.compiled import TracedLater
 
         self.paths = list(paths)
         tensors = _symbolic(model, set(self.paths))
         graph = _graph(model)
         inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs  # a list of one warns on call
         self.model = keras.Model(inputs, [tensors[p] for p in self.paths])
-        self._compiled = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        self.calls = 0
+        self._forward = TracedLater(lambda x: self.model(x, training=False))
 
     def __call__(self, x):
-        self.calls += 1
-        if self.calls <= self.EAGER_CALLS:
-            outs = self.model(x, training=False)
-        else:
-            outs = self._compiled(x)
+        outs = self._forward(x)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return dict(zip(self.paths, outs))
 

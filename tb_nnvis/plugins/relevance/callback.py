@@ -6,10 +6,11 @@ import threading
 import keras
 import numpy as np
 
+from tb_nnvis.core.compiled import TracedLater
 from tb_nnvis.core.lrp import explainer
 from tb_nnvis.core.lrp.intermediate import attribute_layers, layer_key, layer_units, unit_gradients, unit_heatmaps
 from tb_nnvis.plugins._budget import largest_within, names, warn_over
-from tb_nnvis.plugins._callback import SummaryCallback, TracedLater, batch_inputs, check_count, first_input
+from tb_nnvis.plugins._callback import SummaryCallback, batch_inputs, check_count, first_input
 from tb_nnvis.plugins.relevance import budget, summary
 from tb_nnvis.plugins.relevance.spray_callback import SprayOption
 

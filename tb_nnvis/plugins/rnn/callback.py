@@ -5,9 +5,10 @@ import keras
 import numpy as np
 
 from tb_nnvis.core import cells as cells_lib
+from tb_nnvis.core.compiled import TracedLater
 from tb_nnvis.core.rnn.traces import TRACE_KINDS, Tracer, _directions
 from tb_nnvis.plugins._budget import names, warn_over
-from tb_nnvis.plugins._callback import SummaryCallback, TracedLater, check_count
+from tb_nnvis.plugins._callback import SummaryCallback, check_count
 from tb_nnvis.plugins.rnn import budget, summary
 
 _VECTORIZERS = (keras.layers.TextVectorization, keras.layers.StringLookup)
