@@ -31,6 +31,8 @@ class RelevanceApp {
     this.dataCache = new PromiseCache(300);
     this.tok = 0;
     this.cur = null; // {info, data: {composite: /data answer}}
+    // settles once the first run is chosen (or there is none): the Strategies view follows it, not a guess
+    this.runChosen = new Promise((resolve) => { this.chooseRun = resolve; });
   }
 
   build() {
@@ -129,11 +131,13 @@ class RelevanceApp {
       this.tags = await getJSON("tags");
     } catch (e) {
       this.showEmpty("Could not load relevance data", errorText(e));
+      this.chooseRun();
       return;
     }
     this.renderRuns();
     const runs = Object.keys(this.tags.runs || {});
     if (!runs.length) {
+      this.chooseRun();
       this.showEmpty("No relevance data", "No run in this log directory has relevance summaries yet. Add tb_nnvis.keras.RelevanceCallback(log_dir, probes=...) to fit, or write tb_nnvis.summary.relevance_image(...); this page updates when TensorBoard reloads.");
       return;
     }
@@ -141,6 +145,7 @@ class RelevanceApp {
       if (this.S.run) this.showBanner(`No relevance data for run “${this.S.run}”.`);
       this.S.run = runs[0];
     }
+    this.chooseRun();
     await this.selectRun(this.S.run);
   }
 

@@ -84,6 +84,7 @@ export class StrategiesView {
     const runs = Object.keys(this.tags);
     this.el.hidden = !runs.length;
     if (!runs.length) return;
+    await this.app.runChosen;
     const want = this.app.S.run;
     await this.setRun(this.tags[want] ? want : this.tags[this.S.run] ? this.S.run : runs[0]);
   }

@@ -8,7 +8,7 @@ import pytest
 
 from tests import helpers
 from tests.browser.conftest import needs_chromium
-from tests.browser.test_relevance_ui import PLUGIN, Tab, deep_link
+from tests.browser.test_relevance_ui import PLUGIN, Tab, deep_link, find_frame
 from tests.plugins import spray_logs
 
 API = "/data/plugin/nnvis_relevance/spray"
@@ -252,3 +252,22 @@ def test_near_identical_maps_are_spread_apart_and_each_is_reachable(tb, browser)
         tab.wait_for(f"() => document.querySelector('.nv-member-detail .nv-subject-title')?.textContent === 'Example #{data['indices'][biggest[-1]]}'")
     finally:
         tab.close()
+
+
+def test_without_a_run_in_the_url_only_the_run_shown_is_asked(tb, browser):
+    """The Strategies view waits for the tab's run instead of asking the first SpRAy run (``broken``) first."""
+    import time
+    import urllib.parse
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    asked = []
+    page.on("request", lambda r: "/spray/" in r.url and "run=" in r.url and asked.append(
+        urllib.parse.parse_qs(urllib.parse.urlsplit(r.url).query)["run"][0]))
+    # the tab's own run list answers late, as on a big logdir: the SpRAy list is there first
+    page.route("**/nnvis_relevance/tags", lambda route: (time.sleep(1.5), route.continue_()))
+    try:
+        page.goto(f"{tb}/#{PLUGIN}")
+        find_frame(page, PLUGIN).wait_for_function("() => document.querySelector('.nv-spray-scatter')", timeout=30000)
+        assert set(asked) == {"shortcut"}, asked
+    finally:
+        page.close()
