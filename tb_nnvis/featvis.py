@@ -14,6 +14,7 @@ from tb_nnvis.core.featvis.objectives import (  # noqa: F401
     Scene,
     blur,
     channel,
+    channel_cossim,
     class_logit,
     direction,
     diversity,
@@ -24,6 +25,7 @@ from tb_nnvis.core.featvis.objectives import (  # noqa: F401
 from tb_nnvis.core.featvis.param import ColorCorrelation, Fourier, Maco, Param, Pixel  # noqa: F401
 from tb_nnvis.core.featvis.render import Renderer, Result, render  # noqa: F401
 from tb_nnvis.core.featvis.transforms import (  # noqa: F401
+    Window,
     compose,
     jitter,
     pad,

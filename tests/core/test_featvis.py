@@ -201,3 +201,66 @@ def test_grouped_diversity_compares_only_within_each_group():
     first = objectives.diversity("l")(_scene({"l": tf.constant(acts[:2])})).numpy()
     second = objectives.diversity("l")(_scene({"l": tf.constant(acts[2:])})).numpy()
     np.testing.assert_allclose(grouped, np.concatenate([first, second]), rtol=1e-5)
+
+
+def test_window_is_a_periodic_crop_and_its_gradient_the_exact_adjoint():
+    rng = np.random.default_rng(5)
+    images = tf.constant(rng.random((3, 7, 6, 2)).astype("float32"))
+    weights = tf.constant(rng.random((3, 4, 4, 2)).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        out = transforms.Window(0.6)(images, tf.random.Generator.from_seed(1))
+        loss = tf.reduce_sum(out * weights)
+    grad = tape.gradient(loss, images).numpy()
+    assert out.shape == (3, 4, 4, 2)
+    expected = np.zeros_like(grad)
+    for b in range(3):
+        tiled = np.tile(images.numpy()[b], (2, 2, 1))  # the image taken as periodic
+        starts = [(y, x) for y in range(7) for x in range(6) if np.array_equal(tiled[y:y + 4, x:x + 4], out[b])]
+        assert len(starts) == 1
+        y, x = starts[0]
+        for i in range(4):
+            for j in range(4):
+                expected[b, (y + i) % 7, (x + j) % 6] += weights[b, i, j]
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(8, 6, 3), (7, 5, 3), (6, 9, 1)])
+def test_fourier_hand_written_gradient_equals_autodiff(shape):
+    color = param.ColorCorrelation.from_images(np.random.default_rng(6).random((4, 5, 5, shape[2])))
+    p = param.Fourier(shape, color)
+    variables = p.init(2, seed=1)
+    grad = tf.random.normal((2,) + shape, seed=2)
+    with tf.GradientTape() as tape:
+        pre = p.color.to_image(p.spatial(variables))  # mixing after the inverse transform, as defined
+    expected = tape.gradient(pre, variables, output_gradients=grad)[0]
+    np.testing.assert_allclose(p.pre(variables), pre, atol=1e-6)
+    np.testing.assert_allclose(p.pre_gradient(variables, grad)[0], expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_channel_cossim_against_numpy():
+    acts = np.random.default_rng(7).standard_normal((2, 3, 4, 5)).astype("float32")
+    got = objectives.channel_cossim("l", [1, 4], power=2.0)(_scene({"l": tf.constant(acts)})).numpy()
+    for b, u in enumerate([1, 4]):
+        a = acts[b].reshape(-1, 5)
+        others = (np.maximum(a, 0) ** 2).sum(axis=1) - np.maximum(a[:, u], 0) ** 2
+        cos = a[:, u] / np.sqrt(a[:, u] ** 2 + others)
+        np.testing.assert_allclose(got[b], np.mean(a[:, u] * np.maximum(cos, 0.1) ** 2), rtol=1e-5)
+
+
+def test_window_falls_back_to_the_whole_image_for_models_that_need_their_input_size(small_cnn):
+    assert featvis.Renderer(small_cnn, "conv").transform.fraction == 0.75
+    x = keras.Input((12, 12, 3))
+    flat = keras.Model(x, keras.layers.Dense(3, name="d")(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(x))))
+    renderer = featvis.Renderer(flat, "d")
+    assert renderer.transform.fraction == 1.0
+    assert renderer.run(steps=4, verbose=0).images.shape == (3, 12, 12, 3)
+
+
+def test_keep_best_lets_units_take_over_better_images_of_their_batch(small_cnn):
+    result = featvis.render(small_cnn, "conv", steps=16, keep_best=True, verbose=0)
+    means = keras.Model(small_cnn.inputs[0], small_cnn.get_layer("conv").output)(result.images).numpy().mean(axis=(1, 2))
+    np.testing.assert_allclose(result.values, means[np.arange(6), np.arange(6)], rtol=1e-5, atol=1e-6)
+    assert set(result.origin) <= set(range(6))
+    # A unit that took over another's image has an image that excites it at least as much as its own did.
+    assert (np.diag(means) >= means.max(axis=0) - 1e-5).all()

@@ -115,6 +115,31 @@ def channel(layer, unit):
                      f"channel({layer!r}, {unit if batch is None else '[...]'})", (layer,), batch)
 
 
+def channel_cossim(layer, unit, power=2.0, floor=0.1):
+    """The mean over positions of a unit's output times the cosine of the layer's output vector with the
+    unit's axis to the ``power`` (Olah et al.'s ``dot × cossim^p``, a unit's axis as the direction):
+    output that other units share counts for less. Other units' negative outputs (a layer tapped before
+    its ReLU) count as silence; the cosine is held at least ``floor`` so that a silent unit still has a
+    gradient to grow from.
+
+    >>> import tensorflow as tf
+    >>> acts = {"c": tf.constant([[[[3.0, 0.0]], [[3.0, 4.0]]]])}  # two positions, two units
+    >>> round(float(channel_cossim("c", 0)(Scene(acts, tf.zeros((1, 2, 1, 3))))[0]), 4)  # (3·1 + 3·0.6²) / 2
+    2.04
+    """
+    idx, batch = _units(unit)
+
+    def fn(s):
+        acts = s.acts[layer]
+        own = _unit_values(acts, idx)
+        others = tf.reduce_sum(tf.square(tf.nn.relu(acts)), axis=-1) - tf.square(tf.nn.relu(own))
+        cos = own * tf.math.rsqrt(tf.square(own) + others + 1e-12)
+        return _mean_over_positions(own * tf.maximum(cos, floor) ** power)
+
+    return Objective(fn, f"channel_cossim({layer!r}, {unit if batch is None else '[...]'}, {power:g})",
+                     (layer,), batch)
+
+
 def neuron(layer, unit, y=None, x=None):
     """A unit's output at one position (the centre by default) of a spatial layer."""
     idx, batch = _units(unit)

@@ -89,6 +89,14 @@ def _mix(matrix, t):
     return tf.reshape(tf.matmul(flat, tf.constant(matrix.T)), tf.shape(t))
 
 
+def _mix_axis1(matrix, t):
+    """``matrix @ t[:, :, ...]`` along axis 1, spelled out as sums of scaled slices: XLA fuses them into one
+    pass, where an einsum becomes a transpose, a matrix product and a transpose back."""
+    channels = [t[:, i] for i in range(matrix.shape[1])]
+    return tf.stack([sum(float(matrix[j, i]) * x for i, x in enumerate(channels)) for j in range(matrix.shape[0])],
+                    axis=1)
+
+
 def frequencies(h, w):
     """Radial frequency of each coefficient of ``rfft2`` of an ``h × w`` image, ``[h, w // 2 + 1]``."""
     fy = np.fft.fftfreq(h)[:, None]
@@ -125,10 +133,31 @@ class Param:
 
     def image(self, variables):
         """The images ``[B, H, W, C]`` in [0, 1]."""
-        # A sigmoid stretched by 30% and clipped: the extremes 0 and 1, which real images hold
-        # (a saturated colour), are reached instead of approached forever.
-        squashed = tf.sigmoid(self.color.to_image(self.spatial(variables)))
-        return tf.clip_by_value(STRETCH * (squashed - 0.5) + 0.5, 0.0, 1.0)
+        return squash(self.pre(variables))
+
+    def pre(self, variables):
+        """The images before the squashing into [0, 1] (:func:`squash`): colour-mixed, unbounded."""
+        return self.color.to_image(self.spatial(variables))
+
+    def pre_gradient(self, variables, grad):
+        """The gradient on the variables of ``sum(grad * pre(variables))``."""
+        with tf.GradientTape() as tape:
+            pre = self.pre(variables)
+        return tape.gradient(pre, variables, output_gradients=grad)
+
+
+def squash(pre):
+    """Unbounded values → [0, 1]: a sigmoid stretched by 30% and clipped, so that the extremes 0 and 1,
+    which real images hold (a saturated colour), are reached instead of approached forever."""
+    return tf.clip_by_value(STRETCH * (tf.sigmoid(pre) - 0.5) + 0.5, 0.0, 1.0)
+
+
+def squash_with_slope(pre):
+    """:func:`squash` and its derivative at ``pre`` (0 where it clips)."""
+    s = tf.sigmoid(pre)
+    stretched = STRETCH * (s - 0.5)
+    slope = tf.where(tf.abs(stretched) < 0.5, STRETCH * s * (1 - s), 0.0)
+    return tf.clip_by_value(stretched + 0.5, 0.0, 1.0), slope
 
 
 class Pixel(Param):
@@ -148,7 +177,6 @@ class Fourier(Param):
     """The spectrum of each channel, scaled by ``1 / frequency ** decay_power`` (lucid's ``fft_image``)."""
 
     name = "fourier"
-    batch_axis = 1
 
     def __init__(self, shape, color=None, decay_power=1.0):
         super().__init__(shape, color)
@@ -156,19 +184,41 @@ class Fourier(Param):
         freqs = frequencies(h, w)
         # sqrt(h*w) undoes irfft2d's 1/(h*w), so a coefficient moves pixels as much at any size (as lucid).
         self.scale = (np.sqrt(h * w) / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power).astype(np.float32)
+        # lucid's /4: keeps the initial image's contrast low, so the sigmoid starts in its linear part.
+        self._scale = (self.scale / 4.0)[:, :, None]
+        # irfft2d's adjoint is rfft2d weighted by how often each stored coefficient counts in the image:
+        # twice, except the columns that rfft stores whole (frequency 0 and, for even widths, W/2).
+        weights = np.full(w // 2 + 1, 2.0)
+        weights[0] = 1.0
+        if w % 2 == 0:
+            weights[-1] = 1.0
+        self._adjoint_scale = (self._scale * weights[None, :, None] / (h * w)).astype(np.float32)
 
     def initial_values(self, batch, seed):
         h, w, c = self.shape
         rng = np.random.default_rng(seed)
-        return [rng.normal(0, 0.01, (2, batch, c, h, w // 2 + 1)).astype(np.float32)]
+        # [B, C, H, W//2+1, (real, imaginary)]
+        return [np.moveaxis(rng.normal(0, 0.01, (2, batch, c, h, w // 2 + 1)), 0, -1).astype(np.float32)]
+
+    def _image_of(self, coefficients):
+        """``[B, C, H, W//2+1, 2]`` scaled coefficients → ``[B, H, W, C]`` image."""
+        h, w, _ = self.shape
+        x = coefficients * self._scale
+        img = tf.signal.irfft2d(tf.complex(x[..., 0], x[..., 1]), fft_length=[h, w])  # [B, C, H, W]
+        return tf.transpose(img, [0, 2, 3, 1])
 
     def spatial(self, variables):
-        h, w, _ = self.shape
-        re_im = variables[0]
-        spectrum = tf.complex(re_im[0] * self.scale, re_im[1] * self.scale)
-        img = tf.signal.irfft2d(spectrum, fft_length=[h, w])  # [B, C, H, W]
-        # lucid's /4: keeps the initial image's contrast low, so the sigmoid starts in its linear part.
-        return tf.transpose(img, [0, 2, 3, 1]) / 4.0
+        return self._image_of(variables[0])
+
+    def pre(self, variables):
+        # Colours mix in the spectrum (the same linear map), before the one inverse transform.
+        return self._image_of(_mix_axis1(self.color.matrix, variables[0]))
+
+    def pre_gradient(self, variables, grad):
+        # By hand: TensorFlow's gradient of irfft2d costs several times this rfft2d and scaling.
+        spectrum = tf.signal.rfft2d(tf.transpose(grad, [0, 3, 1, 2]))
+        g = tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)], axis=-1) * self._adjoint_scale
+        return [_mix_axis1(self.color.matrix.T, g)]
 
 
 class Maco(Param):

@@ -99,7 +99,9 @@ def _without_activation(layers):
 
 def _tap_fn(model, graph, paths, pre_activation=False):
     """A function ``images -> {path: output}`` for the objective's layers, in one forward pass
-    (``pre_activation``: for layers with a fused ReLU, the value before it)."""
+    (``pre_activation``: for layers with a fused ReLU, the value before it). Images of another size
+    than the model's input are let through (``call`` skips the input's shape check): a convolutional
+    model sees a window of the image as it is."""
     wanted = [p for p in paths if p != obj_lib.LOGITS]
     found = taps_lib._symbolic(model, set(wanted)) if wanted else {}
     outputs, post = [found[p] for p in wanted], None
@@ -112,7 +114,7 @@ def _tap_fn(model, graph, paths, pre_activation=False):
 
     def fn(x):
         with _without_activation(layers):
-            outs = tapped(x, training=False)
+            outs = tapped.call(x, training=False)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         if post is not None:
             outs[-1] = post(outs[-1])
@@ -130,7 +132,7 @@ class Renderer:
     """
 
     def __init__(self, model, layer, units=None, size=None, param="fourier", objective=None, value_range=None,
-                 data=None, transforms="standard", learning_rate=0.05, batch_size=64):
+                 data=None, transforms="window", learning_rate=0.05, batch_size=64, cossim_power=2.0):
         graph, (h, w, c) = _input_shape(model)
         self.model = model
         self.path = taps_lib.resolve(model, [layer])[0] if objective is None or layer is not None else None
@@ -149,7 +151,10 @@ class Renderer:
             raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
         self.value_range = (lo, hi)
         self.param = param_lib.make(param, size + (c,), images=data)
-        self.transform = tr_lib.standard(max(size)) if transforms == "standard" else transforms
+        self.transform = {"window": tr_lib.Window(), "standard": tr_lib.standard(max(size))}.get(
+            transforms, transforms) if isinstance(transforms, str) else transforms
+        if self.transform is not None and not isinstance(self.transform, tr_lib.Transform):
+            raise TypeError(f"transforms must be 'window', 'standard', None or a Transform, got {transforms!r}")
         self.learning_rate = float(learning_rate)
 
         if objective is None:
@@ -161,18 +166,29 @@ class Renderer:
             self.batch = int(min(len(all_units), batch_size))
             self._unit_var = tf.Variable(np.zeros(self.batch, np.int32), trainable=False)
             objective = obj_lib.channel(self.path, self._unit_var)
+            # The transformed phase climbs dot × cossim^p: output this unit shares with the others counts
+            # for less, so the search heads for what is this unit's own, then the polish maximises the
+            # plain channel mean that is judged.
+            self._search = (obj_lib.channel_cossim(self.path, self._unit_var, cossim_power) if cossim_power
+                            else objective)
         else:
             if not isinstance(objective, obj_lib.Objective):
                 raise TypeError(f"objective must be an Objective (see tb_nnvis.featvis), got {type(objective).__name__}")
             self.batch = int(objective.batch or (len(units) if units is not None else 1))
             self.units, self._unit_var = np.full(self.batch, -1), None
+            self._search = objective
         self.objective = objective
         if not objective.layers:
             raise ValueError(f"objective {objective!r} looks at no layer; add a unit objective to it")
         self._taps = _tap_fn(model, graph, objective.layers, pre_activation=True)
         self._taps_shown = _tap_fn(model, graph, objective.layers)
+        if isinstance(self.transform, tr_lib.Window) and not self._takes(self.transform.size(*self.model_size), c):
+            # A model that needs its full input size (a Dense on flattened maps) sees the whole image,
+            # still shifted over its period.
+            self.transform = tr_lib.Window(1.0)
 
         self.variables = self.param.init(self.batch)
+        self._slope = tf.Variable(tf.zeros((self.batch,) + size + (c,)), trainable=False)
         self._m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self._v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self._t = tf.Variable(0.0, trainable=False)
@@ -181,8 +197,20 @@ class Renderer:
         # One closure per renderer: TensorFlow counts traces per Python function, and a layer's renderers
         # (two traces each: transformed and polish steps) would otherwise read as retracing.
         self._steps = tf.function(lambda n, transformed=True: self._run_steps(n, transformed))
+        # The parameterization and Adam compile with XLA (fused: several times faster than op by op);
+        # the model stays out of it, as XLA's CPU convolutions are several times slower than oneDNN's.
+        self._forward = tf.function(self._images, jit_compile=True)
+        self._update = tf.function(self._adam, jit_compile=True)
         self._evaluate = tf.function(lambda: self._values())
         self._restart = tf.function(lambda: self._restart_from_best())
+
+    def _takes(self, window, channels):
+        """Whether the model up to the objective's layers runs on a ``window``-sized input."""
+        try:
+            self._taps(tf.zeros((1,) + tuple(window) + (channels,)))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means: give the model its full input size
+            return False
 
     def _unit_count(self, model):
         out = taps_lib._symbolic(model, {self.path})[self.path]
@@ -193,32 +221,52 @@ class Renderer:
 
     # ---- the compiled parts --------------------------------------------------------------------------
 
-    def _model_input(self, images01):
-        """Images in [0, 1] of any size → the model's input: cropped/resized, in its value range."""
-        x = tf.image.resize_with_crop_or_pad(images01, *self.size)
-        if self.size != self.model_size:
-            x = tf.image.resize(x, self.model_size)
+    def _model_input(self, images01, window=False):
+        """Images in [0, 1] → the model's input, in its value range: a window of the image is resized as
+        the whole image would be; other images are cropped or padded back to the image size first."""
+        x, target = images01, self.model_size
+        if window:
+            target = self.transform.size(*self.model_size)
+        else:
+            x = tf.image.resize_with_crop_or_pad(x, *self.size)
+        if tuple(x.shape[1:3]) != tuple(target):
+            x = tf.image.resize(x, target)
         lo, hi = self.value_range
         return lo + (hi - lo) * x
 
     def _run_steps(self, n, transformed=True):
-        b1, b2, eps = 0.9, 0.999, 1e-8
+        # One step: the images (XLA) → the gradient of the objective on them through the transform and
+        # the model (TensorFlow) → back through the parameterization and Adam (XLA).
         for _ in tf.range(n):
+            images = self._forward()
             with tf.GradientTape() as tape:
-                images = self.param.image(self.variables)
+                tape.watch(images)
                 seen = self.transform(images, self._generator) if transformed and self.transform is not None else images
                 # Polish steps optimise exactly what is judged: the layer's real (post-activation) output.
-                acts = (self._taps if transformed else self._taps_shown)(self._model_input(seen))
-                loss = -tf.reduce_sum(self.objective(obj_lib.Scene(acts, images)))
-            grads = tape.gradient(loss, self.variables + [images])
-            self._t.assign_add(1.0)
-            correction = tf.sqrt(1 - b2 ** self._t) / (1 - b1 ** self._t)
-            for var, m, v, g in zip(self.variables, self._m, self._v, grads[:-1]):
-                m.assign(b1 * m + (1 - b1) * g)
-                v.assign(b2 * v + (1 - b2) * g * g)
-                var.assign_sub(self.learning_rate * correction * m / (tf.sqrt(v) + eps))
-            self._saliency.assign_add(tf.reduce_sum(tf.abs(grads[-1]), axis=-1))
+                acts = (self._taps if transformed else self._taps_shown)(
+                    self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
+                loss = -tf.reduce_sum((self._search if transformed else self.objective)(obj_lib.Scene(acts, images)))
+            self._update(tape.gradient(loss, images))
         return loss
+
+    def _images(self):
+        """The images in [0, 1]; the squashing's slope is kept for :meth:`_adam`."""
+        images, slope = param_lib.squash_with_slope(self.param.pre(self.variables))
+        self._slope.assign(slope)
+        return images
+
+    def _adam(self, grad_images):
+        """One Adam step from the loss's gradient on the images of the last :meth:`_images`."""
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        grad_pre = grad_images * self._slope
+        grads = self.param.pre_gradient(self.variables, grad_pre)
+        self._t.assign_add(1.0)
+        correction = tf.sqrt(1 - b2 ** self._t) / (1 - b1 ** self._t)
+        for var, m, v, g in zip(self.variables, self._m, self._v, grads):
+            m.assign(b1 * m + (1 - b1) * g)
+            v.assign(b2 * v + (1 - b2) * g * g)
+            var.assign_sub(self.learning_rate * correction * m / (tf.sqrt(v) + eps))
+        self._saliency.assign_add(tf.reduce_sum(tf.abs(grad_images), axis=-1))
 
     def _values(self):
         images = self.param.image(self.variables)
@@ -251,14 +299,16 @@ class Renderer:
         self._saliency.assign(tf.zeros_like(self._saliency))
         self._generator.reset_from_seed(seed + 7919 * group)
 
-    def run(self, steps=256, seed=0, verbose="auto", chunk=32, polish=None, keep_best=True):
+    def run(self, steps=256, seed=0, verbose="auto", chunk=32, polish=None, keep_best=False):
         """Optimise ``steps`` steps from the images that ``seed`` gives; returns a :class:`Result`.
 
         The last ``polish`` steps (default ``steps // 8``) see the image untransformed, as it is
-        shown and judged. With the default objective, units
-        of one batch share their findings: at the start of the polish, and at the end when
-        ``keep_best``, each unit takes over the image of the batch that excites it most when that is
-        not its own (``Result.origin`` says whose optimisation an image came from).
+        shown and judged. ``keep_best`` (default objective only): units of one batch share their
+        findings: at the start of the polish and at the end, each unit takes over the image of the
+        batch that excites it most when that is not its own (``Result.origin`` says whose
+        optimisation an image came from). Off by default, so that each image is its own unit's:
+        in layers whose units are near copies of each other, a unit would often end with the image
+        another unit found, which says more about the batch than about the unit.
         """
         if not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
@@ -276,7 +326,7 @@ class Renderer:
             while done < steps:
                 transformed = done < steps - polish
                 if not transformed and done == steps - polish:
-                    if shared:
+                    if shared and keep_best:
                         origin = origin[self._restart().numpy()]
                 n = min(chunk, (steps - polish if transformed else steps) - done)
                 self._steps(tf.constant(n), transformed=transformed)
@@ -316,7 +366,8 @@ class _Progress:
 
 
 def render(model, layer, units=None, steps=256, size=None, param="fourier", objective=None, seed=0,
-           value_range=None, data=None, transforms="standard", learning_rate=0.05, batch_size=64, verbose="auto"):
+           value_range=None, data=None, transforms="window", learning_rate=0.05, batch_size=64, verbose="auto",
+           cossim_power=2.0, keep_best=False):
     """Synthesize the image that excites each unit of ``layer`` most.
 
     Args:
@@ -335,15 +386,21 @@ def render(model, layer, units=None, steps=256, size=None, param="fourier", obje
       value_range: ``(low, high)`` of the model's inputs; default ``data``'s range, else (0, 1).
       data: optional images like the model's inputs: their value range, colour correlation (and
         MACO's magnitude spectrum) are used.
-      transforms: ``"standard"`` (pad, jitter, scale, rotate), None, or a transform of
-        :mod:`~.transforms`.
+      transforms: ``"window"`` (default: a random 3/4 window of the image taken as periodic, see
+        :class:`~.transforms.Window`), ``"standard"`` (lucid's pad, jitter, scale, rotate: about
+        twice as slow), None, or a transform of :mod:`~.transforms`.
       batch_size: how many images are optimised at once (memory); more units run in groups.
       verbose: ``"auto"`` shows a progress bar when the render takes more than a few seconds.
+      cossim_power: with the default objective, the transformed steps maximise the unit's output
+        times the cosine of the layer's output with the unit's axis to this power
+        (:func:`~.objectives.channel_cossim`), the last steps its plain channel mean; 0: the plain
+        channel mean throughout.
+      keep_best: let units of a batch take over each other's better images (see :meth:`Renderer.run`).
 
     Returns:
       a :class:`Result` (``images``, ``values``, ``units``, ``transparency``).
     """
     renderer = Renderer(model, layer, units=units, size=size, param=param, objective=objective,
                         value_range=value_range, data=data, transforms=transforms,
-                        learning_rate=learning_rate, batch_size=batch_size)
-    return renderer.run(steps=steps, seed=seed, verbose=verbose)
+                        learning_rate=learning_rate, batch_size=batch_size, cossim_power=cossim_power)
+    return renderer.run(steps=steps, seed=seed, verbose=verbose, keep_best=keep_best)
