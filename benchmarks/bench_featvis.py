@@ -6,9 +6,11 @@
 Both render one image per unit of the demo CNN's conv2 (trained briefly at ``size``×``size``), in one run:
 tf-keras-vis in its fastest mode (one seed per unit in one batch, ``CategoricalScore(list_of_units)`` on
 the layer cut out with ``ExtractIntermediateLayer``, its default modifiers and regularisers), ours with its
-defaults (Fourier parameterization, transforms). Prints the throughput ratio (unit-steps per second; goal
->= 10) and the mean normalised activation each reaches: each unit's channel mean on its own image divided
-by its highest channel mean over 400 dataset images (goal: ours at least as high).
+defaults (Fourier parameterization, random 3/4 windows, the cossim search, own images only). Prints the
+throughput ratio (unit-steps per second; goal >= 10), the mean normalised activation each reaches: each
+unit's channel mean on its own image divided by its highest channel mean over 400 dataset images (goal:
+ours at least as high), our step against one bare forward and backward pass of the cut model on the
+same batch, and the load average (the machine is shared: compare ratios, not times).
 """
 import argparse
 import os
@@ -42,6 +44,28 @@ def normalised(model, layer, images, units, data):
     best = cut(data).numpy().mean(axis=(1, 2)).max(axis=0)[units]
     live = best > 0
     return float(np.mean(own[live] / best[live])), int(live.sum())
+
+
+def bare_step(model, layer, units, size, repeats=50):
+    """Seconds of one forward and backward pass of the model cut at ``layer`` on ``units`` images."""
+    import keras
+    import tensorflow as tf
+
+    cut = keras.Model(model.inputs[0], model.get_layer(layer).output)
+    x = tf.random.uniform((len(units), size, size, 3), seed=0)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(cut(x))
+        return tape.gradient(loss, x)
+
+    step(x)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        step(x)
+    return (time.perf_counter() - started) / repeats
 
 
 def ours(model, layer, units, steps, size):
@@ -79,6 +103,7 @@ def main():
     units = np.arange(args.units)
     t_ours, img_ours = ours(model, "conv2", units, args.steps, args.size)
     t_base, img_base = tf_keras_vis(model, "conv2", units, args.steps, args.size)
+    t_bare = bare_step(model, "conv2", units, args.size)
     n_ours, live = normalised(model, "conv2", img_ours, units, data)
     n_base, _ = normalised(model, "conv2", img_base, units, data)
     work = args.units * args.steps
@@ -89,6 +114,9 @@ def main():
           f"mean normalised activation {n_ours:.3f}")
     print(f"  throughput ratio (ours / tf-keras-vis): {t_base / t_ours:.2f}x (goal >= 10)")
     print(f"  activation ratio (ours / tf-keras-vis): {n_ours / n_base:.2f} (goal >= 1)")
+    print(f"  our step: {1000 * t_ours / args.steps:.1f} ms = {t_ours / args.steps / t_bare:.2f}x a bare forward and "
+          f"backward pass of the cut model on the same batch ({1000 * t_bare:.1f} ms)")
+    print("  load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":

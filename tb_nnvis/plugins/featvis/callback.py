@@ -15,10 +15,13 @@ class FeatureVisCallback(SummaryCallback):
     the current weights (all units of a layer as one batch in one compiled loop), so the dashboard can
     show how the units' preferred images form over training.
 
-    Cost per write: ``steps`` forward and backward passes of the model up to each layer, on a batch of as
-    many images as the layer has units (at most 64 at once), on the training thread: a render step costs
-    about three forward-and-backward passes of that batch (see ``benchmarks/bench_featvis.py``); the images
-    are written in the background. Keep ``every_n_epochs`` coarse (or use a few ``units``) for big layers.
+    Cost per write: ``steps`` optimisation steps per layer, on a batch of as many images as the layer has
+    units (at most 64 at once), on the training thread: a step costs about one and a half forward and
+    backward passes of the model up to the layer on that batch (most steps show the model a 3/4 window of
+    the images; see ``benchmarks/bench_featvis.py``), and the first write also traces and XLA-compiles
+    (the demo CNN's two layers with diversity: about 20 s, later writes about 5 s on 2 CPU cores); the
+    images are written in the background. Keep ``every_n_epochs`` coarse (or use a few ``units``) for big
+    layers.
 
     Args:
       log_dir: where to write (a directory TensorBoard's ``--logdir`` covers).
