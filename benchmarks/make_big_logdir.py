@@ -5,8 +5,9 @@
 
 Each run has ``--layers`` layers of ``--units`` units with ``--map`` x ``--map`` maps (1: dense) for
 ``--probes`` probe inputs. The first ``--full-runs`` runs (default: all) hold ``--steps`` steps, the
-others ``--other-steps``, so that a logdir with the issue's 20 runs x 30 layers x 512 units and one run
-of 500 steps fits a small disk (all 20 runs at 500 steps is about 40 KB x 300,000 summaries). Maps are
+others ``--other-steps``. The issue's logdir, 20 runs x 30 layers x 512 units x 500 steps, is 300,000
+summaries of about 22 KB each with 4x4 maps and one probe (6.6 GB; the 512 units' ranges and statistics,
+18 KB, are most of it, so a smaller map saves little); TensorBoard holds it all in memory. Maps are
 smooth in space and drift over steps, as trained feature maps do, so the PNGs compress like real ones.
 Encoding is the slow part, so each layer has ``--distinct`` different steps (default 25), repeated
 (every step still is its own record and blob for TensorBoard).
@@ -54,12 +55,12 @@ def summaries(args, layer, step):
     from tb_nnvis.core import images
     from tb_nnvis.plugins.activations import encoding
 
-    png = encoding.encode_activations(data).blobs[3]  # the atlas of probe 0: the image a grid draws
-    h, w = images.decode_png(png).shape[:2]
+    png = encoding.decode_frame(encoding.encode_activations(data).blobs[0]).png  # probe 0's atlas: what a grid draws
+    h, w, channels = images.decode_png(png).shape
     s = summary_pb2.Summary()
     s.value.add(tag=layer_name(layer), metadata=image_metadata.create_summary_metadata(
         display_name=layer_name(layer), description=""),
-        image=summary_pb2.Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=png))
+        image=summary_pb2.Summary.Image(height=h, width=w, colorspace=channels, encoded_image_string=png))
     return s
 
 
