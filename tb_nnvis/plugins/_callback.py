@@ -23,9 +23,12 @@ The base class gives each callback:
 import atexit
 import functools
 import logging
+import math
 import queue
 import signal
+import statistics
 import threading
+import time
 import weakref
 
 import keras
@@ -38,6 +41,10 @@ logger = logging.getLogger("tb_nnvis")
 
 _STOP = object()
 _DRAIN_TIMEOUT_S = 60.0
+# At the first epoch end, a callback whose writes would add more than this share to training time says so
+# (when a write takes at least _COST_MIN_S: a tiny model's writes next to its tiny epochs are noise).
+_COST_SHARE = 0.25
+_COST_MIN_S = 1.0
 
 
 class SummaryCallback(keras.callbacks.Callback):
@@ -78,6 +85,8 @@ class SummaryCallback(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs or 0
         self.every_n_batches = every_n_batches or 0
         self.written_steps = []
+        self.write_seconds = []  # each write's time on the training thread
+        self._clock = None  # (time, write seconds) when training started, until the first epoch end
         self._log = None
         self._worker = None
         self._jobs = None
@@ -131,6 +140,7 @@ class SummaryCallback(keras.callbacks.Callback):
             self.close()
             return
         self._maybe_write(self.step(), epoch_end=True)
+        self._clock = (time.perf_counter(), sum(self.write_seconds))
 
     def on_train_batch_end(self, batch, logs=None):
         if self.every_n_batches and self._worker is not None:
@@ -139,6 +149,8 @@ class SummaryCallback(keras.callbacks.Callback):
                 self._maybe_write(step, epoch_end=False)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._clock is not None and self._worker is not None:
+            self._check_cost()
         if self.every_n_epochs and self._worker is not None and (epoch + 1) % self.every_n_epochs == 0:
             self._maybe_write(self.step(), epoch_end=True)
 
@@ -160,10 +172,30 @@ class SummaryCallback(keras.callbacks.Callback):
     def _maybe_write(self, step, epoch_end):
         if step in self.written_steps and not epoch_end:
             return
+        start = time.perf_counter()
         self.guard("this step", lambda: self.write(step, epoch_end))
+        self.write_seconds.append(time.perf_counter() - start)
         if step not in self.written_steps:
             self.written_steps.append(step)
         self._jobs.put(("flush", _FLUSH, None))
+
+    def _check_cost(self):
+        """Once, at the first epoch end: warn when the writes of this schedule would slow training a lot, and
+        say how often to write instead (a write's cost is fixed, an epoch's depends on the dataset)."""
+        (start, spent), self._clock = self._clock, None
+        epoch = max(time.perf_counter() - start - (sum(self.write_seconds) - spent), 1e-6)
+        per_write = statistics.median(self.write_seconds) if self.write_seconds else 0.0
+        steps = (self.params or {}).get("steps") or 0
+        writes = (1 / self.every_n_epochs if self.every_n_epochs else 0) + (
+            steps / self.every_n_batches if self.every_n_batches else 0)
+        share = per_write * writes / epoch
+        if per_write >= _COST_MIN_S and share > _COST_SHARE:
+            logger.warning(
+                "tb_nnvis: writing %s takes %.1f s per step on the training thread, %.1fx a training epoch "
+                "(%.1f s): writing %s makes training about %.1fx as long. Write less often (every_n_epochs=%d "
+                "adds about 10%%) or less (fewer layers, units or probes).", self.name, per_write,
+                per_write / epoch, epoch, "every epoch" if writes == 1 else f"{writes:.2g} times an epoch",
+                1 + share, math.ceil(per_write / (0.1 * epoch)))
 
     def _start_worker(self):
         if self._worker is not None:

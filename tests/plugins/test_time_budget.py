@@ -1,0 +1,60 @@
+"""A callback whose writes would slow training a lot says so at the first epoch end, with the measured
+times and how often to write instead; cheap writes say nothing."""
+import logging
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from tb_nnvis.plugins._callback import SummaryCallback
+
+
+class Slow(SummaryCallback):
+    name = "slow summaries"
+
+    def __init__(self, log_dir, seconds, **kwargs):
+        super().__init__(log_dir, **kwargs)
+        self.seconds = seconds
+
+    def write(self, step, epoch_end):
+        time.sleep(self.seconds)
+
+
+class SlowEpochs(keras.callbacks.Callback):
+    """Batches of a known length, so that an epoch lasts about 8 x 0.05 s."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.05)
+
+
+def fit(tmp_path, seconds, **kwargs):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    cb = Slow(str(tmp_path), seconds, **kwargs)
+    model.fit(np.ones((2, 2)), np.ones((2, 1)), verbose=0)  # traces the train step before the timed epoch
+    model.fit(np.ones((16, 2)), np.ones((16, 1)), batch_size=2, epochs=1, verbose=0, callbacks=[SlowEpochs(), cb])
+    return cb
+
+
+@pytest.mark.parametrize("kwargs, schedule", [({}, "every epoch"), ({"every_n_batches": 4}, "3 times an epoch")])
+def test_writes_that_cost_more_than_a_quarter_of_training_are_reported(tmp_path, caplog, kwargs, schedule):
+    with caplog.at_level(logging.WARNING, logger="tb_nnvis"):
+        cb = fit(tmp_path, 1.0, **kwargs)
+    messages = [r.getMessage() for r in caplog.records if "training thread" in r.getMessage()]
+    assert len(messages) == 1, messages  # once, at the first epoch end
+    epoch = float(messages[0].split("a training epoch (")[1].split(" s)")[0])
+    assert 0.4 <= epoch < 1.5  # 8 batches of 0.05 s; the writes inside it (2 s with every_n_batches) left out
+    assert messages[0].startswith("tb_nnvis: writing slow summaries takes 1.0 s per step on the training thread")
+    assert f"writing {schedule} makes training about" in messages[0]
+    every = int(messages[0].split("every_n_epochs=")[1].split(" ")[0])
+    per_write = float(np.median(cb.write_seconds))  # the epoch is printed to 0.1 s: allow for its rounding
+    assert per_write / (0.1 * (epoch + 0.05)) <= every <= per_write / (0.1 * (epoch - 0.05)) + 1  # writes ~10%
+    assert all(abs(s - 1.0) < 0.3 for s in cb.write_seconds)
+
+
+def test_cheap_writes_say_nothing(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="tb_nnvis"):
+        fit(tmp_path, 0.01)
+        fit(tmp_path / "coarse", 1.0, every_n_epochs=20)  # costly, but written once in 20 epochs: 5% of an epoch
+    assert not [r for r in caplog.records if "training thread" in r.getMessage()]
