@@ -6,7 +6,7 @@
 Both render one image per unit of the demo CNN's conv2 (trained briefly at ``size``×``size``), in one run:
 tf-keras-vis in its fastest mode (one seed per unit in one batch, ``CategoricalScore(list_of_units)`` on
 the layer cut out with ``ExtractIntermediateLayer``, its default modifiers and regularisers), ours with its
-defaults (Fourier parameterization, random 3/4 windows, the cossim search, own images only). Prints the
+defaults (Fourier parameterization, random 5/8 windows, the cossim search, own images only). Prints the
 throughput ratio (unit-steps per second; goal >= 10), the mean normalised activation each reaches: each
 unit's channel mean on its own image divided by its highest channel mean over 400 dataset images (goal:
 ours at least as high), our step against one bare forward and backward pass of the cut model on the

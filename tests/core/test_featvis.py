@@ -209,7 +209,7 @@ def test_window_is_a_periodic_crop_and_its_gradient_the_exact_adjoint():
     weights = tf.constant(rng.random((3, 4, 4, 2)).astype("float32"))
     with tf.GradientTape() as tape:
         tape.watch(images)
-        out = transforms.Window(0.6)(images, tf.random.Generator.from_seed(1))
+        out = transforms.Window(0.6, min_size=1)(images, tf.random.Generator.from_seed(1))
         loss = tf.reduce_sum(out * weights)
     grad = tape.gradient(loss, images).numpy()
     assert out.shape == (3, 4, 4, 2)
@@ -249,11 +249,12 @@ def test_channel_cossim_against_numpy():
 
 
 def test_window_falls_back_to_the_whole_image_for_models_that_need_their_input_size(small_cnn):
-    assert featvis.Renderer(small_cnn, "conv").transform.fraction == 0.75
+    window = featvis.Window(0.5, min_size=4)
+    assert featvis.Renderer(small_cnn, "conv", transforms=window).transform is window
     x = keras.Input((12, 12, 3))
     flat = keras.Model(x, keras.layers.Dense(3, name="d")(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(x))))
-    renderer = featvis.Renderer(flat, "d")
-    assert renderer.transform.fraction == 1.0
+    renderer = featvis.Renderer(flat, "d", transforms=window)
+    assert renderer.transform.size(12, 12) == (12, 12)
     assert renderer.run(steps=4, verbose=0).images.shape == (3, 12, 12, 3)
 
 

@@ -185,7 +185,7 @@ class Renderer:
         if isinstance(self.transform, tr_lib.Window) and not self._takes(self.transform.size(*self.model_size), c):
             # A model that needs its full input size (a Dense on flattened maps) sees the whole image,
             # still shifted over its period.
-            self.transform = tr_lib.Window(1.0)
+            self.transform = tr_lib.Window(1.0, min_size=0)
 
         self.variables = self.param.init(self.batch)
         self._slope = tf.Variable(tf.zeros((self.batch,) + size + (c,)), trainable=False)
@@ -386,8 +386,8 @@ def render(model, layer, units=None, steps=256, size=None, param="fourier", obje
       value_range: ``(low, high)`` of the model's inputs; default ``data``'s range, else (0, 1).
       data: optional images like the model's inputs: their value range, colour correlation (and
         MACO's magnitude spectrum) are used.
-      transforms: ``"window"`` (default: a random 3/4 window of the image taken as periodic, see
-        :class:`~.transforms.Window`), ``"standard"`` (lucid's pad, jitter, scale, rotate: about
+      transforms: ``"window"`` (default: a random window of 5/8 of the image, at least 24 pixels,
+        taken as periodic, see :class:`~.transforms.Window`), ``"standard"`` (lucid's pad, jitter, scale, rotate: about
         twice as slow), None, or a transform of :mod:`~.transforms`.
       batch_size: how many images are optimised at once (memory); more units run in groups.
       verbose: ``"auto"`` shows a progress bar when the render takes more than a few seconds.

@@ -142,30 +142,32 @@ def compose(transforms):
 
 
 class Window(Transform):
-    """A random ``fraction`` of each image, cut from a random place of the image taken as periodic.
+    """A random ``fraction`` of each image (but at least ``min_size`` pixels a side), cut from a random
+    place of the image taken as periodic.
 
     The image wraps around (a Fourier image is periodic anyway), so every shift over the whole period
-    is possible: lucid's jitter without a border, and the model sees ``fraction``² of the pixels,
-    which makes an optimisation step cheaper in proportion. Shifts are whole pixels, so the window is
-    a copy of pixels (no interpolation blur) and its gradient is exact.
+    is possible: lucid's jitter without a border, and the model sees fewer pixels, which makes an
+    optimisation step cheaper in proportion. ``min_size`` keeps the context a deeper unit needs in small
+    images (the 32-pixel demo CNN's conv3 sees 24 pixels). Shifts are whole pixels, so the window is a
+    copy of pixels (no interpolation blur) and its gradient is exact.
 
     >>> import numpy as np, tensorflow as tf
     >>> image = tf.reshape(tf.range(16.0), (1, 4, 4, 1))
-    >>> out = Window(0.5)(image, tf.random.Generator.from_seed(0))
-    >>> tuple(out.shape)
-    (1, 2, 2, 1)
+    >>> out = Window(0.5, min_size=1)(image, tf.random.Generator.from_seed(0))
+    >>> tuple(out.shape), Window().size(64, 64), Window().size(32, 32)
+    ((1, 2, 2, 1), (40, 40), (24, 24))
     """
 
-    def __init__(self, fraction=0.75):
+    def __init__(self, fraction=0.625, min_size=24):
         fraction = float(fraction)
         if not 0 < fraction <= 1:
             raise ValueError(f"a window is a fraction in (0, 1] of the image, got {fraction}")
         super().__init__(name=f"window({fraction:g})")
-        self.fraction = fraction
+        self.fraction, self.min_size = fraction, int(min_size)
 
     def size(self, h, w):
         """The window's ``(height, width)`` in an ``h × w`` image."""
-        return max(1, round(self.fraction * h)), max(1, round(self.fraction * w))
+        return tuple(min(n, max(self.min_size, round(self.fraction * n))) for n in (h, w))
 
     def __call__(self, images, generator):
         h, w = images.shape[1], images.shape[2]

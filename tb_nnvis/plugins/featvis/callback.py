@@ -17,7 +17,7 @@ class FeatureVisCallback(SummaryCallback):
 
     Cost per write: ``steps`` optimisation steps per layer, on a batch of as many images as the layer has
     units (at most 64 at once), on the training thread: a step costs about one and a half forward and
-    backward passes of the model up to the layer on that batch (most steps show the model a 3/4 window of
+    backward passes of the model up to the layer on that batch (most steps show the model a 5/8 window of
     the images; see ``benchmarks/bench_featvis.py``), and the first write also traces and XLA-compiles
     (the demo CNN's two layers with diversity: about 20 s, later writes about 5 s on 2 CPU cores); the
     images are written in the background. Keep ``every_n_epochs`` coarse (or use a few ``units``) for big
