@@ -1,7 +1,7 @@
 """The Activations dashboard on a big logdir, in headless Chromium, next to TensorBoard's own Images tab.
 
-    python benchmarks/make_big_logdir.py /tmp/big/act --full-runs 1 --other-steps 5
-    python benchmarks/make_big_logdir.py /tmp/big/img --full-runs 1 --other-steps 5 --images
+    python benchmarks/make_big_logdir.py /tmp/big/act           # the issue's 20 runs x 30 layers x 512 x 500
+    python benchmarks/make_big_logdir.py /tmp/big/img --images
     python benchmarks/bench_dashboard.py /tmp/big [--loaders true,false] [--repeats 3]
 
 Starts one warm ``tensorboard`` per loader on the parent folder (``act/`` and ``img/``) with
@@ -9,7 +9,11 @@ Starts one warm ``tensorboard`` per loader on the parent folder (``act/`` and ``
 measures, on a fresh page each time and a layer not viewed before (so no cache of ours is warm):
 
 - Activations: from the plugin frame starting to load to the first grid drawn (goal <= 0.5 s), and from
-  selecting a unit to its full filmstrip drawn, every step (goal <= 2 s);
+  selecting a unit (once the overview's statistics have arrived) to its full filmstrip drawn, every step
+  (goal <= 2 s);
+- a scrub of the slider across every step in about 2 s (one step per animation frame or more): the longest
+  gap between animation frames (the page stalling), the atlases it asked for, and the time from its end
+  to the last step drawn; and how many runs and layers the sidebar lists;
 - both tabs from TensorBoard's page load: to our first grid, and to the Images tab's first image;
 - per image: our filmstrip time / steps, next to fetching and decoding every step of one image tag
   through TensorBoard's own image route from the same page (6 at a time, as a browser does).
@@ -36,25 +40,48 @@ RUN = "act/run_00"
 
 
 def wait_loaded(base, timeout=1800):
-    """Until the big run's last layer has every step, in both plugins (the loader reads runs one by one)."""
+    """Until the first and last runs' last layers have every step, in both plugins."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             tags = helpers.get_json(base, f"/data/plugin/{PLUGIN}/tags")["runs"]
             layers = list(tags.get(RUN, {}))
-            if len(tags) >= 20 and layers:
-                steps = helpers.get_json(base, f"/data/plugin/{PLUGIN}/steps", run=RUN, layer=layers[-1])["steps"]
-                status, _, body = helpers.get(base, "/data/plugin/images/images", run="img/run_00", tag=layers[-1])
-                if len(steps) >= 500 and status == 200 and len(json.loads(body)) >= 500:
-                    return layers
+            if len(tags) >= 20 and layers and all(
+                    len(helpers.get_json(base, f"/data/plugin/{PLUGIN}/steps", run=f"act/{run}", layer=layers[-1])[
+                        "steps"]) >= 500 and
+                    len(helpers.get_json(base, "/data/plugin/images/images", run=f"img/{run}", tag=layers[-1])) >= 500
+                    for run in ("run_00", sorted(tags)[-1].split("/")[-1])):
+                return layers
         except (OSError, AssertionError, ValueError):
             pass
         time.sleep(5)
     raise RuntimeError("tensorboard did not load the logdir in time")
 
 
+SCRUB = """async () => {
+    const app = window.__nnvisActivations, steps = app.steps, frames = 120;
+    const atlases = () => performance.getEntriesByType("resource").filter((e) => e.name.includes("/atlas?")).length;
+    const before = atlases();
+    let gap = 0, last = performance.now();
+    for (let f = 1; f <= frames; f++) {
+        await new Promise((ok) => requestAnimationFrame(ok));
+        const now = performance.now();
+        gap = Math.max(gap, now - last); last = now;
+        app.setStep(steps[Math.round(f / frames * (steps.length - 1))]);
+    }
+    const end = performance.now();
+    while (!(app.cur && app.cur.step === steps[steps.length - 1])) {
+        await new Promise((ok) => requestAnimationFrame(ok));
+        const now = performance.now();
+        gap = Math.max(gap, now - last); last = now;
+    }
+    return [gap, atlases() - before, performance.now() - end];
+}"""
+
+
 def activations_once(browser, base, layer, unit):
-    """(frame start -> first grid ms, page load -> first grid ms, unit click -> full filmstrip ms, steps)."""
+    """(frame start -> first grid ms, page load -> first grid ms, unit click -> full filmstrip ms, steps,
+    scrub: longest frame gap ms, atlases asked, scrub end -> last step drawn ms; sidebar counts)."""
     url = f"{base}/#{PLUGIN}&p.{PLUGIN}.run={RUN}&p.{PLUGIN}.layer={layer}"
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
@@ -68,12 +95,22 @@ def activations_once(browser, base, layer, unit):
             "() => window.__nnvisActivations && window.__nnvisActivations.cur && performance.now()",
             polling="raf", timeout=60000).json_value()
         from_load = (time.perf_counter() - loaded) * 1000
+        # As a person would: the unit is picked once the page has settled (the overview's statistics of every
+        # step arrive after the first grid, and their drawing would be timed as the filmstrip's).
+        frame.wait_for_function("() => performance.getEntriesByType('resource').some((e) => e.name.includes('/stats?'))",
+                                timeout=60000)
+        page.wait_for_timeout(500)
         frame.evaluate(f"() => {{ window.__t0 = performance.now(); window.__nnvisActivations.selectUnit({unit}); }}")
         steps = frame.evaluate("() => window.__nnvisActivations.steps.length")
         film = frame.wait_for_function(
             f"() => document.querySelector(\".nv-film[data-drawn='{steps}']\") && performance.now() - window.__t0",
             polling="raf", timeout=120000).json_value()
-        return first, from_load, film, steps
+        gap, asked, settle = frame.evaluate(SCRUB)
+        counts = frame.evaluate("""() => [`${document.querySelectorAll('.nv-run-list .nv-list-item').length} runs`,
+            document.querySelector(`.nv-run-list .nv-list-item[data-key='${window.__nnvisActivations.S.run}']`)
+                .textContent.includes('30 layers') ? 'the run with 30 layers' : 'not 30 layers',
+            `${document.querySelectorAll('.nv-layer-list .nv-group-head').length} layer groups`]""")
+        return first, from_load, film, steps, gap, asked, settle, counts
     finally:
         page.close()
 
@@ -126,6 +163,9 @@ def bench(logdir, load_fast, repeats, browser):
               f"{med(ours, 1):.0f} ms after TensorBoard's page load; full filmstrip of {steps} steps "
               f"{med(ours, 2):.0f} ms after selecting the unit (goal <= 2000), "
               f"{med(ours, 2) / steps:.2f} ms per image")
+        print(f"  scrub of {steps} steps in 120 frames: longest frame gap {med(ours, 4):.0f} ms, "
+              f"{med(ours, 5):.0f} atlases asked, last step drawn {med(ours, 6):.0f} ms after the scrub; "
+              f"sidebar: {', '.join(ours[0][7])}")
         print(f"  Images tab: first image {med(theirs, 0):.0f} ms after TensorBoard's page load; "
               f"{images} steps of one tag through its image route {med(theirs, 1):.2f} ms per image")
         print(f"  ratio per image, Activations filmstrip / Images route: {med(ours, 2) / steps / med(theirs, 1):.3f} "

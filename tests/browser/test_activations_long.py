@@ -119,3 +119,15 @@ def test_layer_list_filters_and_folds_blocks_and_nested_models(tb, browser):
         assert layers.locator(".nv-list-empty").text_content() == "No match."
         box.fill("")
         assert layers.locator(".nv-group-head").count() == 6
+
+
+def test_run_list_and_stylesheets_are_asked_for_with_the_modules(tb, browser):
+    with opened(browser, deep_link(tb, run="long", layer="Conv1")) as tab:
+        entries = tab.js("""() => performance.getEntriesByType('resource').map((e) => ({
+            name: e.name.split('/nnvis_activations/')[1] || e.name, by: e.initiatorType, start: e.startTime}))""")
+        tags = [e for e in entries if e["name"] == "tags"]
+        # one /tags, the preload index.js starts, which the app's own fetch then used
+        assert [e["by"] for e in tags] == ["link"], entries
+        maps = min(e["start"] for e in entries if e["name"].startswith("maps?"))
+        styles = [e for e in entries if e["name"].endswith(".css")]
+        assert len(styles) == 4 and all(e["by"] == "link" and e["start"] < maps for e in styles), styles
