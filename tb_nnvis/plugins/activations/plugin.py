@@ -3,12 +3,14 @@
 Routes (all GET, JSON unless noted; errors are 4xx ``{"error": message}``):
 
 - ``/index.js``, ``/static/<path>``: the frontend.
-- ``/tags``: ``{"runs": {run: {layer: {shape, layout, units, probes, top_examples}}},
-  "probe_inputs": {run: {count, shape}}}``.
+- ``/tags``: ``{"runs": {run: {layer: {shape, layout, units, probes, last_step, top_examples, weights}}},
+  "probe_inputs": {run: {count, shape, wall_time}}, "weight_dynamics": [run]}``; a layer is listed by its
+  ``unit_stats`` tensor series, which the Python loader lists much faster than the maps' blobs.
 - ``/steps?run&layer``: loaded steps with wall times, the sampling limit and how to raise it.
 - ``/maps?run&layer&step&probe``: the atlas geometry, each unit's ``[lo, hi]`` and non-finite count
-  for that probe, and the unit statistics at that step.
-- ``/atlas?run&layer&step&probe``: the atlas PNG (see :mod:`tb_nnvis.core.images`).
+  for that probe, ``channels`` (1: the atlas is grey, no NaN/Inf in it; 3: red value, green flag), and
+  the unit statistics at that step (``values`` null when that step's statistics are not loaded).
+- ``/atlas?run&layer&step&probe``: the atlas PNG (see :mod:`tb_nnvis.core.images` and ``channels``).
 - ``/stats?run&layer[&encoding=f32]``: unit statistics at every loaded step, ``[steps][units][fields]``;
   with ``encoding=f32``, the steps of the latest unit count as base64 little-endian float32 (``f32``) of
   ``shape``.
