@@ -197,10 +197,10 @@ class Renderer:
         # One closure per renderer: TensorFlow counts traces per Python function, and a layer's renderers
         # (two traces each: transformed and polish steps) would otherwise read as retracing.
         self._steps = tf.function(lambda n, transformed=True: self._run_steps(n, transformed))
-        # The parameterization and Adam compile with XLA (fused: several times faster than op by op);
+        # The parameterization and its gradient compile with XLA (fused: several times faster than op by op);
         # the model stays out of it, as XLA's CPU convolutions are several times slower than oneDNN's.
         self._forward = tf.function(self._images, jit_compile=True)
-        self._update = tf.function(self._adam, jit_compile=True)
+        self._backward = tf.function(self._gradient, jit_compile=True)
         self._evaluate = tf.function(lambda: self._values())
         self._restart = tf.function(lambda: self._restart_from_best())
 
@@ -236,7 +236,7 @@ class Renderer:
 
     def _run_steps(self, n, transformed=True):
         # One step: the images (XLA) → the gradient of the objective on them through the transform and
-        # the model (TensorFlow) → back through the parameterization and Adam (XLA).
+        # the model (TensorFlow) → back through the parameterization (XLA) → Adam (TensorFlow).
         for _ in tf.range(n):
             images = self._forward()
             with tf.GradientTape() as tape:
@@ -246,27 +246,25 @@ class Renderer:
                 acts = (self._taps if transformed else self._taps_shown)(
                     self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
                 loss = -tf.reduce_sum((self._search if transformed else self.objective)(obj_lib.Scene(acts, images)))
-            self._update(tape.gradient(loss, images))
+            grads = self._backward(tape.gradient(loss, images))
+            # TensorFlow's fused Adam kernel runs on all cores (an XLA computation runs on one).
+            self._t.assign_add(1.0)
+            for var, m, v, g in zip(self.variables, self._m, self._v, grads):
+                tf.raw_ops.ResourceApplyAdam(
+                    var=var.handle, m=m.handle, v=v.handle, beta1_power=0.9 ** self._t, beta2_power=0.999 ** self._t,
+                    lr=self.learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=g)
         return loss
 
     def _images(self):
-        """The images in [0, 1]; the squashing's slope is kept for :meth:`_adam`."""
+        """The images in [0, 1]; the squashing's slope is kept for :meth:`_gradient`."""
         images, slope = param_lib.squash_with_slope(self.param.pre(self.variables))
         self._slope.assign(slope)
         return images
 
-    def _adam(self, grad_images):
-        """One Adam step from the loss's gradient on the images of the last :meth:`_images`."""
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        grad_pre = grad_images * self._slope
-        grads = self.param.pre_gradient(self.variables, grad_pre)
-        self._t.assign_add(1.0)
-        correction = tf.sqrt(1 - b2 ** self._t) / (1 - b1 ** self._t)
-        for var, m, v, g in zip(self.variables, self._m, self._v, grads):
-            m.assign(b1 * m + (1 - b1) * g)
-            v.assign(b2 * v + (1 - b2) * g * g)
-            var.assign_sub(self.learning_rate * correction * m / (tf.sqrt(v) + eps))
+    def _gradient(self, grad_images):
+        """The gradient on the variables from the loss's gradient on the images of the last :meth:`_images`."""
         self._saliency.assign_add(tf.reduce_sum(tf.abs(grad_images), axis=-1))
+        return self.param.pre_gradient(self.variables, grad_images * self._slope)
 
     def _values(self):
         images = self.param.image(self.variables)
