@@ -44,7 +44,7 @@ class Reader:
         self.provider, self.plugin_name, self.parse = data_provider, plugin_name, parse
         self.tensor_kinds = tuple(tensor_kinds)
         self.cache = _server.LRUCache()
-        self._listings = _server.LRUCache(size=16)  # (experiment, tensors?, run, second): the listing
+        self._listings = _server.LRUCache(size=64)  # (experiment, tensors?, run, tags, second): the listing
         self._datums = _server.LRUCache(size=256 << 20, weigh=_datum_bytes)  # (run, tag, version): datums
         self._parsed = _server.LRUCache(size=16384)  # plugin content bytes: parsed (thousands per listing)
 
