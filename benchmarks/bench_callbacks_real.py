@@ -21,7 +21,8 @@ Prints for each case:
   ``fit`` (waiting for the worker thread); a later write as a fraction of a training epoch and in training
   batches (epoch and batch times from the plain fits' last epoch);
 - ``fit`` with the callback / plain ``fit``: medians of ``--repeats`` rounds of fresh models that alternate
-  the order, after one plain warm-up fit (goal for Activations: <= 1.05).
+  the order, after one plain warm-up fit (goal for Activations: <= 1.05); and the callback's time on the
+  training thread in all (setup, writes, drain) as a share of the plain fit, which a busy machine blurs less.
 
 The machine's load average is printed at the start and the end: compare ratios within one run only.
 """
@@ -189,7 +190,9 @@ def bench_model(model_name, kinds, args, logdir):
               f"({len(timed.cb.written_steps)} steps); training thread: setup {timed.setup:.2f} s, first write "
               f"{timed.writes[0]:.1f} s, later writes {later:.2f} s = {later / epoch:.3f} epoch = "
               f"{later / (epoch / args.batches):.1f} batches, drain {timed.drain:.1f} s; fit {with_cb:.1f} s, "
-              f"ratio {with_cb / base:.3f} (medians of {len(res['fit'])})", flush=True)
+              f"ratio {with_cb / base:.3f} (medians of {len(res['fit'])}); on the training thread in all "
+              f"{(total := timed.setup + sum(timed.writes) + timed.drain):.1f} s = {total / base:.1%} of the plain fit",
+              flush=True)
 
 
 def main(argv=None):
