@@ -7,20 +7,20 @@
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
 import { showEmpty } from "../shared/tags.js";
-import { getJSON, getImageData, PromiseCache, showError, errorText, apiUrl } from "../shared/api.js";
-import { connectHost, getHostRuns, onRunsChanged, onDataReloaded, getUrlState, setUrlState, primeUrlState } from "../shared/host.js";
+import { getJSON, showError, errorText, apiUrl } from "../shared/api.js";
+import { onRunsChanged, onDataReloaded, setUrlState, primeUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, appShell } from "../shared/dom.js";
 import { fmtShape } from "../shared/format.js";
+import { COLORMAPS } from "../shared/colormap.js";
 import { ActivationsSidebar } from "./sidebar.js";
 import { LayerView } from "./layer.js";
-import { UnitView } from "./unit.js";
-import { OverviewCard } from "./overview.js";
 import { readUrlState, urlState } from "./url.js";
-import { WeightDynamics } from "./dynamics.js";
+import { standIns, attach } from "./panels.js";
+import { StepLoader } from "./steps.js";
+import { boot, runNames, pickRun, pickLayer, firstStep } from "./boot.js";
 
 const PLUGIN = "nnvis_activations";
-const NO_SOURCE = { source: null, count: 0, tileW: 1, tileH: 1, srcCols: 1, cellW: 1, cellH: 1 };
 
 class ActivationsApp {
   constructor() {
@@ -30,9 +30,8 @@ class ActivationsApp {
     this.steps = [];
     this.stepsInfo = null;
     this.cur = null; // {maps, img, colored, step}
-    this.atlasCache = new PromiseCache(600);
-    this.mapsCache = new PromiseCache(600);
-    this.tok = { layer: 0, step: 0 };
+    this.loader = new StepLoader(this);
+    this.tok = { layer: 0 };
   }
 
   /** The request key of the selected unit's top examples (null while none was asked for). */
@@ -61,18 +60,13 @@ class ActivationsApp {
     const row = el("div", "nv-row");
     this.layerView = new LayerView(row, this);
     this.grid = this.layerView.grid;
-    const detailCol = el("div", "nv-col-detail");
-    this.unit = new UnitView(detailCol, this);
-    row.append(detailCol);
+    this.detailCol = el("div", "nv-col-detail");
+    this.detailCol.hidden = true;
+    row.append(this.detailCol);
 
     this.content = el("div", "nv-content");
     this.content.append(this.header, row);
-    this.overviewCard = new OverviewCard(this.content, {
-      onPick: (u, step) => this.pickFromOverview(u, step),
-      onStat: (stat) => { this.S.stat = stat; },
-    });
-    this.overview = this.overviewCard.overview;
-    this.dynamics = new WeightDynamics(this.content); // weight norms and update ratios, when logged
+    Object.assign(this, standIns()); // unit, overview(Card), dynamics: the panels loaded after the first grid
     this.empty = el("div", "nv-empty");
     this.empty.hidden = true;
     main.append(this.banner, this.empty, this.content);
@@ -108,14 +102,13 @@ class ActivationsApp {
   // ------------------------------------------------------------------ URL state (see url.js)
   writeUrl() { setUrlState(urlState(this.S)); }
 
-  readUrl(u) { if (readUrlState(this.S, u)) this.urlStep = true; }
+  readUrl(u) { if (readUrlState(this.S, u, COLORMAPS)) this.urlStep = true; }
 
   // ------------------------------------------------------------------ data flow
   async start() {
     this.build();
     this.layerView.loading(true);
-    connectHost();
-    const [urlState, hostRuns] = await Promise.all([getUrlState(), getHostRuns()]);
+    const { urlState, hostRuns, tags } = await boot(); // started by index.js, before this module loaded
     this.readUrl(urlState);
     primeUrlState(urlState);
     this.hostRuns = hostRuns;
@@ -123,12 +116,24 @@ class ActivationsApp {
     onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
     onDataReloaded(() => this.reload());
     onThemeChange(() => { this.grid.redraw(); this.overview.draw(); this.dynamics.draw(); });
-    await this.loadTags();
+    await this.loadTags(tags);
+    this.loadPanels(); // also when there was no grid to draw
   }
 
-  async loadTags() {
+  /** The panels the first grid does not need (panels.js), loaded once; resolves when they show the state. */
+  loadPanels() {
+    if (this.panels) return this.panels;
+    this.panels = attach(this, this.detailCol, this.content).then(() => {
+      this.syncControls();
+      if (this.S.run) this.dynamics.show(this.S.run, this.runHasWeights(this.S.run));
+      if (this.cur && this.S.unit >= 0) this.unit.show(true);
+    }, (e) => showError(this.banner, e, { title: "Could not load the unit and overview panels", replace: false }));
+    return this.panels;
+  }
+
+  async loadTags(tags = null) {
     try {
-      this.tags = await getJSON("tags");
+      this.tags = await (tags || getJSON("tags"));
       this.showBanner(null);
     } catch (e) {
       this.tags = null;
@@ -141,10 +146,8 @@ class ActivationsApp {
       this.showEmpty("No activation data", "No run in this log directory has activation summaries yet. Write them with tb_nnvis.summary.activations(...) during training; this page updates when TensorBoard reloads.");
       return;
     }
-    if (!this.S.run || !runs.includes(this.S.run)) {
-      if (this.S.run && !runs.includes(this.S.run)) this.showBanner(`No activation data for run “${this.S.run}”.`);
-      this.S.run = runs.find((r) => this.tags.runs[r]) || Object.keys(this.tags.runs)[0];
-    }
+    if (this.S.run && !runs.includes(this.S.run)) this.showBanner(`No activation data for run “${this.S.run}”.`);
+    this.S.run = pickRun(this.S.run, this.tags, runs);
     await this.selectRun(this.S.run, true);
   }
 
@@ -160,16 +163,7 @@ class ActivationsApp {
     }
   }
 
-  runNames() {
-    const have = Object.keys((this.tags && this.tags.runs) || {});
-    if (Array.isArray(this.hostRuns) && this.hostRuns.length) {
-      const inHost = this.hostRuns.filter((r) => have.includes(r));
-      const hostOnly = this.hostRuns.filter((r) => !have.includes(r));
-      // runs with data first (host order), then the host's other runs (no activations; shown faint)
-      return [...inHost, ...have.filter((r) => !inHost.includes(r) && !hostOnly.includes(r)), ...hostOnly];
-    }
-    return have;
-  }
+  runNames() { return runNames(this.tags, this.hostRuns); }
 
   renderRuns() {
     this.side.renderRuns(this.runNames(), this.tags);
@@ -192,10 +186,8 @@ class ActivationsApp {
       return;
     }
     this.hideEmpty();
-    if (!this.S.layer || !layers[this.S.layer]) {
-      if (this.S.layer && initial) this.showBanner(`Layer “${this.S.layer}” has no activation data in run “${run}”.`);
-      this.S.layer = Object.keys(layers)[0];
-    }
+    if (this.S.layer && !layers[this.S.layer] && initial) this.showBanner(`Layer “${this.S.layer}” has no activation data in run “${run}”.`);
+    this.S.layer = pickLayer(this.S.layer, layers);
     this.renderLayers();
     await this.selectLayer(this.S.layer, initial);
   }
@@ -273,25 +265,24 @@ class ActivationsApp {
     let early = null;
     if (!isReload) {
       this.steps = [];
-      const last = (this.layerInfo() || {}).last_step;
-      const guess = this.S.step === null || this.S.step === undefined ? last
-        : (initial && this.urlStep) || this.S.step === last ? this.S.step : null;
-      if (Number.isInteger(guess)) { this.S.step = guess; early = this.loadStep(); }
+      const guess = firstStep(this.S.step, (this.layerInfo() || {}).last_step, initial && this.urlStep);
+      if (guess !== null) { this.S.step = guess; early = this.loadStep(); }
     }
-    // The statistics of every step (megabytes on a long run) are asked for once the grid is drawn.
-    const statsP = this.overviewCard.fetch(run, layer, early);
+    // The panels and the statistics of every step (megabytes on a long run) are asked for once the grid is drawn.
+    const statsP = Promise.resolve(early).catch(() => {}).then(() => this.loadPanels())
+      .then(() => this.overviewCard.fetch(run, layer));
     let steps;
     try {
       steps = await stepsP;
     } catch (e) {
       if (t !== this.tok.layer) return;
       this.slider.setSteps([]);
-      showError(this.layerView.gridMsg, e, { title: "Could not load steps" });
-      this.grid.setSource(NO_SOURCE);
+      this.loader.fail(e, "Could not load steps");
       return;
     }
     if (t !== this.tok.layer) return;
     this.stepsInfo = steps;
+    if (this.cur) this.updateProbeCard(); // drawn before /steps answered: whether its probe is stale needs them
     const prevSteps = this.steps || [];
     this.steps = (steps.steps || []).map((s) => s.step);
     this.slider.setSteps(this.steps, { sampleLimit: steps.sample_limit, hint: steps.hint || "" });
@@ -306,89 +297,20 @@ class ActivationsApp {
     this.slider.setValue(this.S.step);
     if (early && early.step === this.S.step) await early;
     else if (this.S.step !== null) await this.loadStep(isReload);
-    this.overviewCard.show(statsP, () => t === this.tok.layer, this.S);
+    this.loadPanels().then(() => this.overviewCard.show(statsP, () => t === this.tok.layer, this.S));
     this.writeUrl();
-  }
-
-  fetchMaps(step, probe = this.S.probe) {
-    const { run, layer } = this.S;
-    return this.mapsCache.get(JSON.stringify([run, layer, step, probe]), () => getJSON("maps", { run, layer, step, probe }));
-  }
-
-  fetchAtlas(step, probe = this.S.probe) {
-    const { run, layer } = this.S;
-    return this.atlasCache.get(JSON.stringify([run, layer, step, probe]), () => getImageData("atlas", { run, layer, step, probe }));
   }
 
   setStep(step) {
     if (step === this.S.step) return;
     this.S.step = step;
     this.slider.setValue(step);
-    this.requestStep();
+    this.loader.request();
     this.writeUrl();
   }
 
-  /** Loads the selected step. While a load is in flight only the latest selection is loaded after it, so
-   * that scrubbing through a long series never queues a request per step it passes over. */
-  requestStep() {
-    if (this.stepBusy) { this.stepPending = true; return; }
-    this.stepBusy = true;
-    this.loadStep().finally(() => {
-      this.stepBusy = false;
-      if (!this.stepPending) return;
-      this.stepPending = false;
-      if (!this.cur || this.cur.step !== this.S.step) this.requestStep();
-    });
-  }
-
-  /** Loads and draws the step this.S.step; the promise has the step it loads as `.step`. */
-  loadStep() {
-    const step = this.S.step;
-    const p = this._loadStep();
-    p.step = step;
-    return p;
-  }
-
-  async _loadStep() {
-    const t = ++this.tok.step;
-    const step = this.S.step;
-    if (step === null || step === undefined) return;
-    this.layerView.loading(true);
-    let maps, img;
-    try {
-      [maps, img] = await Promise.all([this.fetchMaps(step), this.fetchAtlas(step)]);
-    } catch (e) {
-      if (t !== this.tok.step) return;
-      this.layerView.loading(false);
-      this.cur = null;
-      this.layerView.legendCard.hidden = true;
-      showError(this.layerView.gridMsg, e, { title: `Could not load step ${step}` });
-      this.grid.setSource(NO_SOURCE);
-      this.unit.col.hidden = true;
-      return;
-    }
-    if (t !== this.tok.step) return;
-    this.layerView.loading(false);
-    this.layerView.gridMsg.replaceChildren();
-    this.cur = { maps, img, step };
-    this.layerView.legendCard.hidden = false;
-    this.updateProbeCard();
-    this.recolor();
-    this.overview.setCursor(this.S.unit, step);
-    if (this.S.unit >= maps.range.length) this.S.unit = -1;
-    this.prefetchNeighbours();
-  }
-
-  prefetchNeighbours() {
-    const i = this.steps.indexOf(this.S.step);
-    if (i < 0) return;
-    for (const j of [i + 1, i - 1]) {
-      if (j >= 0 && j < this.steps.length) {
-        this.fetchMaps(this.steps[j]).catch(() => {});
-        this.fetchAtlas(this.steps[j]).catch(() => {});
-      }
-    }
-  }
+  /** Loads and draws the step this.S.step (steps.js); the promise has the step it loads as `.step`. */
+  loadStep() { return this.loader.load(); }
 
   statIndex(name) {
     return this.cur && this.cur.maps.stats.values ? this.cur.maps.stats.fields.indexOf(name) : -1;

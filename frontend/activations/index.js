@@ -4,19 +4,20 @@
 // The modules are announced all at once (modulepreload) before the app is imported: otherwise the browser
 // finds them one import level at a time, a round trip per level before the first grid is drawn. A module
 // missing from this list still loads, as an import, just not ahead of time.
+// boot.js and what it imports come first: it fetches the first grid's data while the others load.
+// boot.js and what it imports come first: it fetches the first grid's data while the others load. The panels
+// that the first grid does not need are not here: panels.js imports them once it is drawn.
 const MODULES = [
-  "activations/app.js", "activations/sidebar.js", "activations/layer.js", "activations/unit.js",
-  "activations/overview.js", "activations/detail.js", "shared/atlas.js", "activations/weights.js",
-  "activations/dynamics.js", "activations/crops.js", "activations/unit_heatmap.js", "activations/url.js",
-  "shared/api.js", "shared/host.js", "shared/theme.js", "shared/colormap.js", "shared/slider.js",
-  "shared/dom.js", "shared/format.js", "shared/sidebar.js", "shared/grid.js", "shared/tooltip.js",
-  "shared/heatmap.js", "shared/mount.js", "shared/tags.js",
+  "activations/boot.js", "shared/api.js", "shared/host.js", "activations/url.js", "activations/steps.js",
+  "shared/colormap.js", "shared/format.js", "activations/app.js", "activations/panels.js", "activations/sidebar.js", "activations/layer.js",
+  "shared/atlas.js", "shared/theme.js", "shared/slider.js", "shared/dom.js", "shared/sidebar.js",
+  "shared/grid.js", "shared/tooltip.js", "shared/mount.js", "shared/tags.js",
 ];
 
 // The stylesheets the modules add once they run, and the run list (/tags, the first request the app makes):
 // asked for now too, so that they are not one more round trip each after the modules. A preloaded fetch is
 // used by the app's own fetch of the same URL (same mode and credentials), not requested twice.
-const STYLES = ["shared/base.css", "shared/heatmap.css", "activations/style.css", "activations/weights.css"];
+const STYLES = ["shared/base.css", "activations/style.css"];
 
 function preload(rel, href, as) {
   const link = document.createElement("link");
@@ -30,6 +31,8 @@ function preload(rel, href, as) {
 preload("preload", "./tags", "fetch");
 for (const path of MODULES) preload("modulepreload", `./static/${path}`);
 for (const path of STYLES) preload("preload", `./static/${path}`, "style");
+// The URL state, /tags (the preload above) and then the first step's /maps and /atlas, before the app runs.
+import("./static/activations/boot.js").then((m) => m.boot()).catch(() => {}); // the app reports failures
 
 /** Called by TensorBoard (plugin_entry.html) to build the page into document.body. */
 export async function render() {

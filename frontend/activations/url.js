@@ -1,7 +1,7 @@
 // The Activations tab's URL state: the keys other tabs deep-link with (#nnvis_activations&p.nnvis_activations.run=…
 // &layer=…&unit=…&probe=…&step=…; see frontend/shared/links.js), and the display options worth sharing.
 
-import { COLORMAPS } from "../shared/colormap.js";
+// No imports: boot.js reads the URL state with this before the rest of the dashboard has loaded.
 
 /** The URL state of the app state `s` (defaults and unset values left out). */
 export function urlState(s) {
@@ -13,8 +13,9 @@ export function urlState(s) {
   };
 }
 
-/** Read URL state `u` into the app state `s`, ignoring malformed values; true when it named a step. */
-export function readUrlState(s, u) {
+/** Read URL state `u` into the app state `s`, ignoring malformed values and colour maps not in `colormaps`;
+ * true when it named a step. */
+export function readUrlState(s, u, colormaps = {}) {
   let step = false;
   if (u.run) s.run = u.run;
   if (u.layer) s.layer = u.layer;
@@ -22,6 +23,6 @@ export function readUrlState(s, u) {
   if (u.step !== undefined && /^-?\d+$/.test(u.step)) { s.step = Number(u.step); step = true; }
   if (u.unit !== undefined && /^\d+$/.test(u.unit)) s.unit = Number(u.unit);
   if (u.scale === "layer" || u.scale === "unit") s.scale = u.scale;
-  if (u.cmap && (u.cmap === "auto" || COLORMAPS[u.cmap])) s.cmap = u.cmap;
+  if (u.cmap && (u.cmap === "auto" || Object.hasOwn(colormaps, u.cmap))) s.cmap = u.cmap;
   return step;
 }

@@ -146,8 +146,9 @@ function hostStorage() {
   return null;
 }
 
-/** "p.<plugin>.<key>" entries of the host page's URL hash, read directly (same-origin), or null. */
-function hostHashState() {
+/** "p.<plugin>.<key>" entries of the host page's URL hash, read directly (same-origin, no host round trip),
+ * or null. */
+export function hostHashState() {
   try {
     if (!window.parent || window.parent === window) return null;
     const hash = window.parent.location.hash; // throws when cross-origin

@@ -2,6 +2,7 @@
 ``tensorboard``: the filmstrip costs one strip request, scrubbing does not load every step it passes,
 and the layer list filters (regex) and folds layers into blocks and nested models."""
 import contextlib
+import time
 
 import numpy as np
 import pytest
@@ -121,13 +122,51 @@ def test_layer_list_filters_and_folds_blocks_and_nested_models(tb, browser):
         assert layers.locator(".nv-group-head").count() == 6
 
 
-def test_run_list_and_stylesheets_are_asked_for_with_the_modules(tb, browser):
-    with opened(browser, deep_link(tb, run="long", layer="Conv1")) as tab:
-        entries = tab.js("""() => performance.getEntriesByType('resource').map((e) => ({
-            name: e.name.split('/nnvis_activations/')[1] || e.name, by: e.initiatorType, start: e.startTime}))""")
-        tags = [e for e in entries if e["name"] == "tags"]
-        # one /tags, the preload index.js starts, which the app's own fetch then used
-        assert [e["by"] for e in tags] == ["link"], entries
-        maps = min(e["start"] for e in entries if e["name"].startswith("maps?"))
-        styles = [e for e in entries if e["name"].endswith(".css")]
-        assert len(styles) == 4 and all(e["by"] == "link" and e["start"] < maps for e in styles), styles
+def test_first_grid_waits_for_neither_the_app_modules_nor_the_panels(tb, browser):
+    """The first step's /maps and /atlas are asked for while the app's own modules still load (held here), and
+    the panels the first grid does not need (unit, overview, dynamics and their stylesheets) only after."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors, held, seen = [], [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: seen.append(r.url.split("/nnvis_activations/")[-1]))
+    page.route("**/static/activations/app.js", lambda route: held.append(route))  # answered once the data was asked for
+    try:
+        page.goto(deep_link(tb, run="long", layer="Conv1"), wait_until="commit")
+        deadline = time.time() + 30
+        while not (held and any(u.startswith("atlas?") for u in seen)) and time.time() < deadline:
+            page.wait_for_timeout(20)
+        asked = list(seen)
+        last = f"step={STEPS[-1]}"
+        assert any(u.startswith("maps?") and last in u for u in asked), asked
+        assert any(u.startswith("atlas?") and last in u for u in asked), asked
+        assert not any(u.endswith(("unit.js", "overview.js", "dynamics.js", "weights.css")) for u in asked), asked
+        held[0].continue_()
+        frame = next(f for f in page.frames if "plugin_entry" in f.url)
+        frame.wait_for_function("() => window.__nnvisActivations && window.__nnvisActivations.cur", timeout=30000)
+        frame.wait_for_selector(".nv-overview-card")  # the panels, loaded after the grid
+        entries = frame.evaluate("""() => performance.getEntriesByType('resource').map((e) => ({
+            name: e.name.split('/nnvis_activations/')[1] || e.name, by: e.initiatorType, start: e.startTime,
+            end: e.responseEnd}))""")
+        # one /tags (the preload index.js starts, which the boot's fetch used) and one request per route for the
+        # first step (the app used the boot's): nothing asked twice
+        assert [e["by"] for e in entries if e["name"] == "tags"] == ["link"], entries
+        first = [e for e in entries if e["name"].startswith(("maps?", "atlas?")) and last in e["name"]]
+        assert len(first) == 2, first
+        grid_data = max(e["end"] for e in first)
+        deferred = [e for e in entries if e["name"].endswith(("activations/unit.js", "activations/detail.js",
+                                                              "activations/overview.js", "activations/dynamics.js",
+                                                              "shared/heatmap.js", "weights.css", "heatmap.css"))]
+        assert len(deferred) == 7 and all(e["start"] >= grid_data for e in deferred), (grid_data, deferred)
+        styles = [e for e in entries if e["name"].endswith(("base.css", "activations/style.css"))]
+        assert len(styles) == 2 and all(e["by"] == "link" and e["start"] < grid_data for e in styles), styles
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def test_panels_show_the_unit_of_a_deep_link_once_loaded(tb, browser):
+    """A unit named in the URL is shown by the unit panel, which loads after the first grid."""
+    with opened(browser, deep_link(tb, run="long", layer="Conv1", unit=1)) as tab:
+        tab.frame.wait_for_selector(".nv-col-detail:not([hidden]) .nv-readout:not(:empty)")
+        tab.frame.wait_for_selector(f".nv-film[data-drawn='{len(STEPS)}']")
+        assert tab.js("window.__nnvisActivations.S.unit") == 1
