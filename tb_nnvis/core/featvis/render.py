@@ -196,13 +196,13 @@ class Renderer:
         self._generator = tf.random.Generator.from_seed(0)
         # One closure per renderer: TensorFlow counts traces per Python function, and a layer's renderers
         # (two traces each: transformed and polish steps) would otherwise read as retracing.
-        self._steps = tf.function(lambda n, transformed=True: self._run_steps(n, transformed))
+        self._steps = tf.function(lambda n, transformed=True: self._run_steps(n, transformed), autograph=False)
         # The parameterization and its gradient compile with XLA (fused: several times faster than op by op);
         # the model stays out of it, as XLA's CPU convolutions are several times slower than oneDNN's.
         self._forward = tf.function(self._images, jit_compile=True)
         self._backward = tf.function(self._gradient, jit_compile=True)
-        self._evaluate = tf.function(lambda: self._values())
-        self._restart = tf.function(lambda: self._restart_from_best())
+        self._evaluate = tf.function(lambda: self._values(), autograph=False)
+        self._restart = tf.function(lambda: self._restart_from_best(), autograph=False)
 
     def _takes(self, window, channels):
         """Whether the model up to the objective's layers runs on a ``window``-sized input."""
@@ -235,24 +235,31 @@ class Renderer:
         return lo + (hi - lo) * x
 
     def _run_steps(self, n, transformed=True):
+        # A graph loop written out rather than left to autograph: autograph re-reads the source of the
+        # traced function, which fails when it cannot (a file edited under a running process, frozen apps).
+        def step(i, _):
+            return i + 1, self._step(transformed)
+
+        return tf.while_loop(lambda i, _: i < n, step, (tf.constant(0), tf.constant(0.0)))[1]
+
+    def _step(self, transformed):
         # One step: the images (XLA) → the gradient of the objective on them through the transform and
         # the model (TensorFlow) → back through the parameterization (XLA) → Adam (TensorFlow).
-        for _ in tf.range(n):
-            images = self._forward()
-            with tf.GradientTape() as tape:
-                tape.watch(images)
-                seen = self.transform(images, self._generator) if transformed and self.transform is not None else images
-                # Polish steps optimise exactly what is judged: the layer's real (post-activation) output.
-                acts = (self._taps if transformed else self._taps_shown)(
-                    self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
-                loss = -tf.reduce_sum((self._search if transformed else self.objective)(obj_lib.Scene(acts, images)))
-            grads = self._backward(tape.gradient(loss, images))
-            # TensorFlow's fused Adam kernel runs on all cores (an XLA computation runs on one).
-            self._t.assign_add(1.0)
-            for var, m, v, g in zip(self.variables, self._m, self._v, grads):
-                tf.raw_ops.ResourceApplyAdam(
-                    var=var.handle, m=m.handle, v=v.handle, beta1_power=0.9 ** self._t, beta2_power=0.999 ** self._t,
-                    lr=self.learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=g)
+        images = self._forward()
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            seen = self.transform(images, self._generator) if transformed and self.transform is not None else images
+            # Polish steps optimise exactly what is judged: the layer's real (post-activation) output.
+            acts = (self._taps if transformed else self._taps_shown)(
+                self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
+            loss = -tf.reduce_sum((self._search if transformed else self.objective)(obj_lib.Scene(acts, images)))
+        grads = self._backward(tape.gradient(loss, images))
+        # TensorFlow's fused Adam kernel runs on all cores (an XLA computation runs on one).
+        self._t.assign_add(1.0)
+        for var, m, v, g in zip(self.variables, self._m, self._v, grads):
+            tf.raw_ops.ResourceApplyAdam(
+                var=var.handle, m=m.handle, v=v.handle, beta1_power=0.9 ** self._t, beta2_power=0.999 ** self._t,
+                lr=self.learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=g)
         return loss
 
     def _images(self):
