@@ -37,6 +37,42 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--no-first-run"]
 PLUGIN = "nnvis_activations"
 RUN = "act/run_00"
+# Where the first grid's time goes, in the plugin frame's clock (0: the frame started): /tags, the first step's
+# /maps and /atlas (start and end), and the module and style files loaded before the grid was drawn.
+TIMELINE = """(first) => {
+    const es = performance.getEntriesByType('resource');
+    const span = (part) => { const e = es.find((e) => e.name.includes(part)); return e ? [e.startTime, e.responseEnd] : [NaN, NaN]; };
+    const files = es.filter((e) => /[.](js|css)$/.test(e.name) && e.responseEnd <= first);
+    return {tags: span('/tags'), maps: span('/maps?'), atlas: span('/atlas?'),
+            files: Math.max(...files.map((e) => e.responseEnd)), count: files.length};
+}"""
+
+
+def plugin_frame(page):
+    """The Activations plugin's iframe, once it exists."""
+    while True:
+        frame = next((f for f in page.frames if "plugin_entry" in f.url and PLUGIN in f.url), None)
+        if frame is not None:
+            return frame
+        page.wait_for_timeout(5)
+
+
+def first_grid(page):
+    """(frame start -> first grid drawn ms, TIMELINE at that moment) of a page opening our tab."""
+    frame = plugin_frame(page)
+    first = frame.wait_for_function(
+        "() => window.__nnvisActivations && window.__nnvisActivations.cur && performance.now()",
+        polling="raf", timeout=60000).json_value()
+    return first, frame.evaluate(TIMELINE, first), frame
+
+
+def timeline_text(rows):
+    """Median timeline of TIMELINE dicts, as one line."""
+    med = lambda f: statistics.median(f(t) for t in rows)  # noqa: E731
+    return (f"/tags answered at {med(lambda t: t['tags'][1]):.0f} ms, first /maps asked at "
+            f"{med(lambda t: t['maps'][0]):.0f} and answered at {med(lambda t: max(t['maps'][1], t['atlas'][1])):.0f} "
+            f"ms (with /atlas); {med(lambda t: t['count']):.0f} module and style files in by then, the last at "
+            f"{med(lambda t: t['files']):.0f} ms")
 
 
 def wait_loaded(base, timeout=1800):
@@ -87,13 +123,7 @@ def activations_once(browser, base, layer, unit):
     try:
         page.goto(url)
         loaded = time.perf_counter()
-        frame = None
-        while frame is None:
-            frame = next((f for f in page.frames if "plugin_entry" in f.url and PLUGIN in f.url), None)
-            page.wait_for_timeout(5)
-        first = frame.wait_for_function(
-            "() => window.__nnvisActivations && window.__nnvisActivations.cur && performance.now()",
-            polling="raf", timeout=60000).json_value()
+        first, timeline, frame = first_grid(page)
         from_load = (time.perf_counter() - loaded) * 1000
         # As a person would: the unit is picked once the page has settled (the overview's statistics of every
         # step arrive after the first grid, and their drawing would be timed as the filmstrip's).
@@ -110,7 +140,7 @@ def activations_once(browser, base, layer, unit):
             document.querySelector(`.nv-run-list .nv-list-item[data-key='${window.__nnvisActivations.S.run}']`)
                 .textContent.includes('30 layers') ? 'the run with 30 layers' : 'not 30 layers',
             `${document.querySelectorAll('.nv-layer-list .nv-group-head').length} layer groups`]""")
-        return first, from_load, film, steps, gap, asked, settle, counts
+        return first, from_load, film, steps, gap, asked, settle, counts, timeline
     finally:
         page.close()
 
@@ -163,6 +193,7 @@ def bench(logdir, load_fast, repeats, browser):
               f"{med(ours, 1):.0f} ms after TensorBoard's page load; full filmstrip of {steps} steps "
               f"{med(ours, 2):.0f} ms after selecting the unit (goal <= 2000), "
               f"{med(ours, 2) / steps:.2f} ms per image")
+        print(f"  first grid's timeline after the frame started: {timeline_text([row[8] for row in ours])}")
         print(f"  scrub of {steps} steps in 120 frames: longest frame gap {med(ours, 4):.0f} ms, "
               f"{med(ours, 5):.0f} atlases asked, last step drawn {med(ours, 6):.0f} ms after the scrub; "
               f"sidebar: {', '.join(ours[0][7])}")

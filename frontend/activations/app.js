@@ -2,7 +2,8 @@
 // a filmstrip over training, and a unit × step overview. In the spirit of Yosinski et al.'s Deep
 // Visualization Toolbox. All data text is inserted with textContent. This module owns the state and the
 // data flow; the sidebar (sidebar.js), the selected unit (unit.js, detail.js) and the overview
-// (overview.js) are panels of their own.
+// (overview.js) are panels of their own, the last two loaded after the first grid (panels.js). The step
+// loading is steps.js; boot.js fetched the first step while this module loaded.
 
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
