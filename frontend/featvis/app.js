@@ -5,7 +5,7 @@
 
 import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getImageData, PromiseCache, showError } from "../shared/api.js";
-import { connectApp, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
+import { connectApp, loadLayerSteps, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
 import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, segmented, field, appShell } from "../shared/dom.js";
@@ -144,25 +144,11 @@ class FeatVisApp {
   }
 
   async loadSteps(isReload) {
-    const t = ++this.tok.layer;
-    let d;
-    try {
-      d = await getJSON("steps", { run: this.S.run, layer: this.S.layer });
-    } catch (e) {
-      if (t === this.tok.layer) showError(this.stepMsg, e, { title: "Could not load steps" });
-      return;
-    }
-    if (t !== this.tok.layer) return;
-    const prev = this.steps;
-    this.steps = d.steps.map((s) => s.step);
-    this.slider.setSteps(this.steps, { sampleLimit: d.sample_limit, hint: d.hint || "" });
-    const wasLatest = isReload && prev.length && this.S.step === prev[prev.length - 1];
-    if (wasLatest || this.S.step === null || (!this.steps.includes(this.S.step) && !this.urlStep)) this.S.step = this.steps[this.steps.length - 1];
+    if (!(await loadLayerSteps(this, isReload))) return;
     if (!this.steps.includes(this.S.step)) {
       showError(this.banner, `Step ${this.S.step} is not loaded for layer “${this.S.layer}”; showing step ${this.steps[this.steps.length - 1]}.`, { kind: "warn", replace: false });
       this.S.step = this.steps[this.steps.length - 1];
     }
-    this.urlStep = false;
     this.slider.setValue(this.S.step);
     await this.loadStep();
   }

@@ -6,7 +6,7 @@
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
 import { getJSON, getBlob, PromiseCache, showError } from "../shared/api.js";
-import { connectApp, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
+import { connectApp, loadLayerSteps, loadRunTags, refreshTags, runItems, showEmpty } from "../shared/tags.js";
 import { setUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
 import { el, option, field, appShell } from "../shared/dom.js";
@@ -176,21 +176,7 @@ class RnnApp {
   }
 
   async loadSteps(isReload) {
-    const t = ++this.tok.layer;
-    let d;
-    try {
-      d = await getJSON("steps", { run: this.S.run, layer: this.S.layer });
-    } catch (e) {
-      if (t === this.tok.layer) showError(this.stepMsg, e, { title: "Could not load steps" });
-      return;
-    }
-    if (t !== this.tok.layer) return;
-    const prev = this.steps;
-    this.steps = d.steps.map((s) => s.step);
-    this.slider.setSteps(this.steps, { sampleLimit: d.sample_limit, hint: d.hint || "" });
-    const wasLatest = isReload && prev.length && this.S.step === prev[prev.length - 1];
-    if (wasLatest || this.S.step === null || (!this.steps.includes(this.S.step) && !this.urlStep)) this.S.step = this.steps[this.steps.length - 1];
-    this.urlStep = false;
+    if (!(await loadLayerSteps(this, isReload))) return;
     this.slider.setValue(this.S.step);
     await this.loadStep();
   }

@@ -69,3 +69,29 @@ export async function loadRunTags(app, { what, howTo }) {
   }
   return app.S.run;
 }
+
+/**
+ * Load the steps of app.S.layer of app.S.run into app.steps and app.slider, and choose app.S.step: the
+ * latest on a first load or when the latest was shown before a reload; a step from the URL
+ * (app.urlStep) is kept even when it is not loaded, for the caller to say so. Returns false when the
+ * request failed (its message is in app.stepMsg) or a newer layer was chosen meanwhile.
+ */
+export async function loadLayerSteps(app, isReload) {
+  const t = ++app.tok.layer;
+  let d;
+  try {
+    d = await getJSON("steps", { run: app.S.run, layer: app.S.layer });
+  } catch (e) {
+    if (t === app.tok.layer) showError(app.stepMsg, e, { title: "Could not load steps" });
+    return false;
+  }
+  if (t !== app.tok.layer) return false;
+  const prev = app.steps;
+  app.steps = d.steps.map((s) => s.step);
+  app.slider.setSteps(app.steps, { sampleLimit: d.sample_limit, hint: d.hint || "" });
+  const last = app.steps[app.steps.length - 1];
+  const wasLatest = isReload && prev.length && app.S.step === prev[prev.length - 1];
+  if (wasLatest || app.S.step === null || (!app.steps.includes(app.S.step) && !app.urlStep)) app.S.step = last;
+  app.urlStep = false;
+  return true;
+}
