@@ -72,6 +72,18 @@ def once(browser, base, run, layer):
         page.close()
 
 
+def loaded(*bases, settle=10):
+    """/tags of the first server once neither server's /tags has changed for ``settle`` seconds (a big logdir
+    loads for a while, and a page timed while it does lists a growing logdir)."""
+    last = None
+    while True:
+        now = [helpers.get_json(base, f"/data/plugin/{PLUGIN}/tags")["runs"] for base in bases]
+        if now == last and now[0]:
+            return now[0]
+        last = now
+        time.sleep(settle)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("logdir")
@@ -86,7 +98,7 @@ def main():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         with tensorboard(args.logdir, args.load_fast, old_src) as old, \
                 tensorboard(args.logdir, args.load_fast, ROOT) as new:
-            runs = helpers.get_json(new, f"/data/plugin/{PLUGIN}/tags")["runs"]
+            runs = loaded(old, new)
             run = sorted(runs)[0]
             layers = list(runs[run])
             servers = {f"baseline {args.baseline}": old, "this tree": new}

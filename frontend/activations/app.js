@@ -27,6 +27,7 @@ class ActivationsApp {
   constructor() {
     this.S = { run: null, layer: null, probe: 0, step: null, unit: -1, scale: "unit", cmap: "auto", dead: true, stat: "mean", size: "m" };
     this.tags = null;
+    this.tagsPartial = false; // tags holds the shown run alone (see loadTags)
     this.hostRuns = null;
     this.steps = [];
     this.stepsInfo = null;
@@ -109,7 +110,7 @@ class ActivationsApp {
   async start() {
     this.build();
     this.layerView.loading(true);
-    const { urlState, hostRuns, tags } = await boot(); // started by index.js, before this module loaded
+    const { urlState, hostRuns, tags, partial } = await boot(); // started by index.js, before this module loaded
     this.readUrl(urlState);
     primeUrlState(urlState);
     this.hostRuns = hostRuns;
@@ -117,13 +118,15 @@ class ActivationsApp {
     onRunsChanged((runs) => { this.hostRuns = runs; this.renderRuns(); });
     onDataReloaded(() => this.reload());
     onThemeChange(() => { this.grid.redraw(); this.overview.draw(); this.dynamics.draw(); });
-    await this.loadTags(tags);
+    await this.loadTags(tags, partial);
     this.loadPanels(); // also when there was no grid to draw
   }
 
-  /** The panels the first grid does not need (panels.js), loaded once; resolves when they show the state. */
+  /** The panels the first grid does not need (panels.js), loaded once; resolves when they show the state.
+   * The full run list, when /tags held the shown run alone, is asked for at the same moment. */
   loadPanels() {
     if (this.panels) return this.panels;
+    if (this.tagsPartial) this.loadAllTags();
     this.panels = attach(this, this.detailCol, this.content).then(() => {
       this.syncControls();
       if (this.S.run) this.dynamics.show(this.S.run, this.runHasWeights(this.S.run));
@@ -132,15 +135,21 @@ class ActivationsApp {
     return this.panels;
   }
 
-  async loadTags(tags = null) {
+  /** `partial`: `tags` holds the run the URL names alone (boot.js); the full list comes after the first grid. */
+  async loadTags(tags = null, partial = false) {
     try {
       this.tags = await (tags || getJSON("tags"));
+      if (partial && !Object.keys((this.tags.runs || {})[this.S.run] || {}).length) {
+        this.tags = await getJSON("tags"); // the named run has no data: pick another from the full list
+        partial = false;
+      }
       this.showBanner(null);
     } catch (e) {
       this.tags = null;
       this.showEmpty("Could not load activations", errorText(e));
       return;
     }
+    this.tagsPartial = partial;
     this.renderRuns();
     const runs = this.runNames();
     if (!Object.keys(this.tags.runs || {}).length) {
@@ -152,10 +161,21 @@ class ActivationsApp {
     await this.selectRun(this.S.run, true);
   }
 
+  async loadAllTags() {
+    let all;
+    try { all = await getJSON("tags"); } catch (_) { return; } // the run shown stays; a reload asks again
+    if (!this.tagsPartial) return; // a reload came first
+    this.tags = all;
+    this.tagsPartial = false;
+    this.renderRuns();
+    if (this.S.run && all.runs[this.S.run]) this.renderLayers();
+  }
+
   async reload() {
     this.unit.reset(); // new data may bring (new) top examples
     if (!this.tags) return this.loadTags();
     try { this.tags = await getJSON("tags"); } catch (_) { return; }
+    this.tagsPartial = false;
     this.renderRuns();
     if (this.S.run) this.dynamics.show(this.S.run, this.runHasWeights(this.S.run));
     if (this.S.run && this.tags.runs[this.S.run] && this.tags.runs[this.S.run][this.S.layer]) {
@@ -164,7 +184,8 @@ class ActivationsApp {
     }
   }
 
-  runNames() { return runNames(this.tags, this.hostRuns); }
+  /** The sidebar's runs; while /tags holds the shown run alone, that run only (not the others as empty). */
+  runNames() { return this.tagsPartial ? Object.keys(this.tags.runs || {}) : runNames(this.tags, this.hostRuns); }
 
   renderRuns() {
     this.side.renderRuns(this.runNames(), this.tags);

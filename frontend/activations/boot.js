@@ -36,7 +36,8 @@ export function firstStep(step, last, fromUrl) {
 
 let started = null;
 
-/** {urlState, hostRuns, tags: Promise}, started once per page; fetches the first step as a side effect. */
+/** {urlState, hostRuns, tags: Promise, partial: whether tags holds the named run only}, started once per page;
+ * fetches the first step as a side effect. */
 export function boot() {
   if (!started) started = start();
   return started;
@@ -44,16 +45,20 @@ export function boot() {
 
 async function start() {
   connectHost();
-  const tags = getJSON("tags");
+  // When the host page's own URL names the run, /tags of that run alone (index.js preloaded the same URL): on a
+  // logdir of many runs the server lists one run's series instead of all (TensorBoard's Python loader walks
+  // every step of every series it lists), and the app asks for the full list once the first grid is drawn.
+  const direct = hostHashState();
+  const named = direct && direct.run ? direct.run : null;
+  const tags = getJSON("tags", named ? { run: named } : {});
   tags.catch(() => {}); // the app shows the error
   const host = Promise.all([getUrlState(), getHostRuns()]);
   // The first step is asked for as soon as /tags answers: at once when the host page's own URL names the run
   // (the host, busy drawing its page, can take tens of milliseconds to answer), else with the host's answers.
-  const direct = hostHashState();
-  const view = direct && direct.run ? [direct, null] : host;
+  const view = named ? [direct, null] : host;
   Promise.all([tags, view]).then(([t, [urlState, hostRuns]]) => prefetch(t, urlState, hostRuns), () => {});
   const [urlState, hostRuns] = await host;
-  return { urlState, hostRuns, tags };
+  return { urlState, hostRuns, tags, partial: !!named };
 }
 
 function prefetch(tags, urlState, hostRuns) {

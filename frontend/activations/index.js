@@ -4,7 +4,6 @@
 // The modules are announced all at once (modulepreload) before the app is imported: otherwise the browser
 // finds them one import level at a time, a round trip per level before the first grid is drawn. A module
 // missing from this list still loads, as an import, just not ahead of time.
-// boot.js and what it imports come first: it fetches the first grid's data while the others load.
 // boot.js and what it imports come first: it fetches the first grid's data while the others load. The panels
 // that the first grid does not need are not here: panels.js imports them once it is drawn.
 const MODULES = [
@@ -14,7 +13,7 @@ const MODULES = [
   "shared/grid.js", "shared/tooltip.js", "shared/mount.js", "shared/tags.js",
 ];
 
-// The stylesheets the modules add once they run, and the run list (/tags, the first request the app makes):
+// The stylesheets the modules add once they run, and the layer list (/tags, the first request the app makes):
 // asked for now too, so that they are not one more round trip each after the modules. A preloaded fetch is
 // used by the app's own fetch of the same URL (same mode and credentials), not requested twice.
 const STYLES = ["shared/base.css", "activations/style.css"];
@@ -28,7 +27,20 @@ function preload(rel, href, as) {
   document.head.append(link);
 }
 
-preload("preload", "./tags", "fetch");
+/** The run the host page's URL names (boot.js reads the same with shared/host.js, once that has loaded). */
+function namedRun() {
+  try {
+    const hash = window.parent && window.parent !== window ? window.parent.location.hash : "";
+    const m = /[#&]p\.nnvis_activations\.run=([^&]*)/.exec(hash);
+    return m && m[1] ? decodeURIComponent(m[1]) : null;
+  } catch (_) {
+    return null; // cross-origin host, or a malformed hash
+  }
+}
+
+// /tags of the named run alone when there is one (the first grid needs no more; see boot.js), else all runs.
+const run = namedRun();
+preload("preload", run ? `./tags?${new URLSearchParams({ run })}` : "./tags", "fetch");
 for (const path of MODULES) preload("modulepreload", `./static/${path}`);
 for (const path of STYLES) preload("preload", `./static/${path}`, "style");
 // The URL state, /tags (the preload above) and then the first step's /maps and /atlas, before the app runs.
