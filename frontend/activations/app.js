@@ -27,7 +27,7 @@ class ActivationsApp {
   constructor() {
     this.S = { run: null, layer: null, probe: 0, step: null, unit: -1, scale: "unit", cmap: "auto", dead: true, stat: "mean", size: "m" };
     this.tags = null;
-    this.tagsPartial = false; // tags holds the shown run alone (see loadTags)
+    this.tagsPartial = false; // tags holds the opening run alone (see loadTags)
     this.hostRuns = null;
     this.steps = [];
     this.stepsInfo = null;
@@ -135,12 +135,14 @@ class ActivationsApp {
     return this.panels;
   }
 
-  /** `partial`: `tags` holds the run the URL names alone (boot.js); the full list comes after the first grid. */
+  /** `partial`: `tags` holds the run the page opens with alone (boot.js); the full list comes after the first
+   * grid, or at once when that run has no activation data (another is picked from it). */
   async loadTags(tags = null, partial = false) {
     try {
       this.tags = await (tags || getJSON("tags"));
-      if (partial && !Object.keys((this.tags.runs || {})[this.S.run] || {}).length) {
-        this.tags = await getJSON("tags"); // the named run has no data: pick another from the full list
+      const has = (run) => !!Object.keys((this.tags.runs || {})[run] || {}).length;
+      if (partial && !(this.S.run ? has(this.S.run) : Object.keys(this.tags.runs || {}).some(has))) {
+        this.tags = await getJSON("tags");
         partial = false;
       }
       this.showBanner(null);

@@ -36,7 +36,7 @@ export function firstStep(step, last, fromUrl) {
 
 let started = null;
 
-/** {urlState, hostRuns, tags: Promise, partial: whether tags holds the named run only}, started once per page;
+/** {urlState, hostRuns, tags: Promise, partial: whether tags holds one run only}, started once per page;
  * fetches the first step as a side effect. */
 export function boot() {
   if (!started) started = start();
@@ -45,20 +45,22 @@ export function boot() {
 
 async function start() {
   connectHost();
-  // When the host page's own URL names the run, /tags of that run alone (index.js preloaded the same URL): on a
-  // logdir of many runs the server lists one run's series instead of all (TensorBoard's Python loader walks
-  // every step of every series it lists), and the app asks for the full list once the first grid is drawn.
+  // /tags of the run the page opens with alone (the app asks for the full list once the first grid is drawn):
+  // on a logdir of many runs the server lists one run's series instead of all, and TensorBoard's Python loader
+  // walks every step of every series it lists. The run the host page's own URL names is known at once (index.js
+  // preloaded the same URL); else the host's first run, which the app opens when it has data.
   const direct = hostHashState();
   const named = direct && direct.run ? direct.run : null;
-  const tags = getJSON("tags", named ? { run: named } : {});
-  tags.catch(() => {}); // the app shows the error
   const host = Promise.all([getUrlState(), getHostRuns()]);
+  const opening = named ? Promise.resolve(named) : host.then(([u, runs]) => (u && u.run) || (runs && runs[0]) || null);
+  const tags = opening.then((run) => getJSON("tags", run ? { run } : {}));
+  tags.catch(() => {}); // the app shows the error
   // The first step is asked for as soon as /tags answers: at once when the host page's own URL names the run
   // (the host, busy drawing its page, can take tens of milliseconds to answer), else with the host's answers.
   const view = named ? [direct, null] : host;
   Promise.all([tags, view]).then(([t, [urlState, hostRuns]]) => prefetch(t, urlState, hostRuns), () => {});
   const [urlState, hostRuns] = await host;
-  return { urlState, hostRuns, tags, partial: !!named };
+  return { urlState, hostRuns, tags, partial: !!(await opening) };
 }
 
 function prefetch(tags, urlState, hostRuns) {

@@ -38,9 +38,10 @@ function namedRun() {
   }
 }
 
-// /tags of the named run alone when there is one (the first grid needs no more; see boot.js), else all runs.
+// /tags of the named run alone (the first grid needs no more; see boot.js). Without a run in the URL boot.js
+// asks for the host's first run once the host has answered, and a preload of all runs would only compete.
 const run = namedRun();
-preload("preload", run ? `./tags?${new URLSearchParams({ run })}` : "./tags", "fetch");
+if (run) preload("preload", `./tags?${new URLSearchParams({ run })}`, "fetch");
 for (const path of MODULES) preload("modulepreload", `./static/${path}`);
 for (const path of STYLES) preload("preload", `./static/${path}`, "style");
 // The URL state, /tags (the preload above) and then the first step's /maps and /atlas, before the app runs.

@@ -154,16 +154,12 @@ def test_deep_link_reopens_view_and_values_match_known_data(tb, browser):
         tab.close()
 
 
-def test_a_deep_linked_run_draws_from_its_own_tags_then_lists_every_run(tb, browser):
-    """With the run in the URL the page asks /tags for that run alone, draws the grid from it, and then asks the
-    full list: the sidebar ends up with every run and its layer count, as it does without a run in the URL."""
+def _opens_from_one_runs_tags(tb, browser, url):
+    """Opens ``url`` and checks that the page asked /tags of one run first, drew the grid, then asked the full
+    list, and that the sidebar ends up with every run and its layer count; returns the run shown."""
     expected = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/tags")["runs"]
     assert len(expected) >= 2
-    alone = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/tags", run="odd")
-    assert list(alone["runs"]) == ["odd"] and alone["runs"]["odd"] == expected["odd"]
-    assert set(alone["probe_inputs"]) <= {"odd"}
-    assert helpers.get_json(tb, f"/data/plugin/{PLUGIN}/tags", run="nope")["runs"] == {}  # the app then lists all
-    tab = Tab(browser, deep_link(tb, run="odd", layer="wide"))
+    tab = Tab(browser, url)
     try:
         tab.wait_loaded()
         tab.frame.wait_for_function(
@@ -172,15 +168,34 @@ def test_a_deep_linked_run_draws_from_its_own_tags_then_lists_every_run(tb, brow
             "els => Object.fromEntries(els.map((e) => [e.dataset.key, e.textContent]))")
         for run, layers in expected.items():
             assert f"{len(layers)} layers" in items[run], (run, items[run])
+        shown = tab.js("window.__nnvisActivations.S.run")
         entries = tab.js("""performance.getEntriesByType('resource').map((e) => ({
             name: e.name.split('/nnvis_activations/')[1] || e.name, start: e.startTime, end: e.responseEnd}))""")
         tags = [e for e in entries if e["name"].startswith("tags")]
-        assert [e["name"] for e in tags] == ["tags?run=odd", "tags"], tags
+        assert [e["name"] for e in tags] == [f"tags?run={shown}", "tags"], tags
         grid = min(e["end"] for e in entries if e["name"].startswith("atlas?"))  # the first grid's
         assert tags[1]["start"] >= tags[0]["end"] and tags[1]["start"] >= grid - 1, (tags, grid)
         assert not tab.errors, tab.errors
+        return shown
     finally:
         tab.close()
+
+
+def test_a_deep_linked_run_draws_from_its_own_tags_then_lists_every_run(tb, browser):
+    """With the run in the URL the page asks /tags for that run alone, draws the grid from it, and then asks the
+    full list: the sidebar ends up with every run and its layer count."""
+    alone = helpers.get_json(tb, f"/data/plugin/{PLUGIN}/tags", run="odd")
+    assert list(alone["runs"]) == ["odd"]
+    assert alone["runs"]["odd"] == helpers.get_json(tb, f"/data/plugin/{PLUGIN}/tags")["runs"]["odd"]
+    assert set(alone["probe_inputs"]) <= {"odd"}
+    assert helpers.get_json(tb, f"/data/plugin/{PLUGIN}/tags", run="nope")["runs"] == {}  # the app then lists all
+    assert _opens_from_one_runs_tags(tb, browser, deep_link(tb, run="odd", layer="wide")) == "odd"
+
+
+def test_without_a_run_in_the_url_the_first_grid_is_the_hosts_first_run(tb, browser):
+    """No run in the URL: /tags of the host's first run (the run the tab opens with), then the full list."""
+    runs = helpers.get_json(tb, "/data/runs")
+    assert _opens_from_one_runs_tags(tb, browser, f"{tb}/#{PLUGIN}") == runs[0]
 
 
 def test_html_layer_name_is_text(tb, browser):
