@@ -10,7 +10,8 @@ A tab's callback subclasses :class:`SummaryCallback` and implements two methods:
 The base class gives each callback:
 
 - a schedule (``every_n_epochs``, ``every_n_batches``) on the optimizer's iteration count, the state before
-  training included, each step written once;
+  training included, each step written once; ``every_n_epochs="auto"`` spaces the epoch-end writes so that
+  they stay within a tenth of the training time, for writes that cost seconds (feature visualization);
 - a worker thread that encodes and writes in the background, so training does not wait for PNG
   compression or the disk (the queue is bounded: a slow disk slows training a little instead of
   filling memory), into the run's shared :class:`tb_nnvis.plugins._eventlog.EventLog`;
@@ -45,6 +46,9 @@ _DRAIN_TIMEOUT_S = 60.0
 # (when a write takes at least _COST_MIN_S: a tiny model's writes next to its tiny epochs are noise).
 _COST_SHARE = 0.25
 _COST_MIN_S = 1.0
+AUTO = "auto"
+# every_n_epochs="auto": the epoch-end writes after the start take at most this share of the training time.
+_AUTO_SHARE = 0.1
 
 
 class SummaryCallback(keras.callbacks.Callback):
@@ -52,7 +56,10 @@ class SummaryCallback(keras.callbacks.Callback):
 
     Args:
       log_dir: where to write; a directory TensorBoard's ``--logdir`` covers (any ``tf.io.gfile`` path).
-      every_n_epochs: write at the end of every n-th epoch (0 or None: never at epoch ends).
+      every_n_epochs: write at the end of every n-th epoch (0 or None: never at epoch ends); ``"auto"``: at
+        the end of an epoch when the writes since training began, this one included (estimated as the median
+        write), stay within a tenth of the training time so far, and at the end of training. Writes that cost
+        under a tenth of an epoch come every epoch; a write of a minute comes every ten minutes of training.
       every_n_batches: also write every n-th optimizer step (None: off).
 
     Example (a callback that logs the mean of the first layer's kernel):
@@ -79,14 +86,17 @@ class SummaryCallback(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(log_dir, (str, bytes)) and not hasattr(log_dir, "__fspath__"):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
-        for arg, value in (("every_n_epochs", every_n_epochs), ("every_n_batches", every_n_batches)):
-            check_count(arg, value)
+        if every_n_epochs != AUTO:
+            check_count("every_n_epochs", every_n_epochs, also='or "auto"')
+        check_count("every_n_batches", every_n_batches)
         self.log_dir = log_dir.decode() if isinstance(log_dir, bytes) else str(log_dir)
         self.every_n_epochs = every_n_epochs or 0
         self.every_n_batches = every_n_batches or 0
         self.written_steps = []
         self.write_seconds = []  # each write's time on the training thread
         self._clock = None  # (time, write seconds) when training started, until the first epoch end
+        self._began = None  # (time, writes) when training started, for every_n_epochs="auto"
+        self._last_epoch_written = True
         self._log = None
         self._worker = None
         self._jobs = None
@@ -141,6 +151,7 @@ class SummaryCallback(keras.callbacks.Callback):
             return
         self._maybe_write(self.step(), epoch_end=True)
         self._clock = (time.perf_counter(), sum(self.write_seconds))
+        self._began = (self._clock[0], len(self.write_seconds))
 
     def on_train_batch_end(self, batch, logs=None):
         if self.every_n_batches and self._worker is not None:
@@ -151,10 +162,19 @@ class SummaryCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._clock is not None and self._worker is not None:
             self._check_cost()
-        if self.every_n_epochs and self._worker is not None and (epoch + 1) % self.every_n_epochs == 0:
+        if self._worker is None:
+            return
+        if self.every_n_epochs == AUTO:
+            due = self._auto_due()
+        else:
+            due = self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0
+        if due:
             self._maybe_write(self.step(), epoch_end=True)
+        self._last_epoch_written = bool(due)
 
     def on_train_end(self, logs=None):
+        if self.every_n_epochs == AUTO and self._worker is not None and not self._last_epoch_written:
+            self._maybe_write(self.step(), epoch_end=True)  # the state training ended in
         self.close()
 
     def close(self):
@@ -179,6 +199,17 @@ class SummaryCallback(keras.callbacks.Callback):
             self.written_steps.append(step)
         self._jobs.put(("flush", _FLUSH, None))
 
+    def _auto_due(self):
+        """Whether an ``every_n_epochs="auto"`` write now keeps the writes since training began within
+        ``_AUTO_SHARE`` of the training time (the time in ``fit`` outside the writes)."""
+        if self._began is None:
+            return True
+        start, first = self._began
+        since = sum(self.write_seconds[first:])
+        training = time.perf_counter() - start - since
+        estimate = statistics.median(self.write_seconds) if self.write_seconds else 0.0
+        return since + estimate <= _AUTO_SHARE * training
+
     def _check_cost(self):
         """Once, at the first epoch end: warn when the writes of this schedule would slow training a lot, and
         say how often to write instead (a write's cost is fixed, an epoch's depends on the dataset)."""
@@ -186,8 +217,8 @@ class SummaryCallback(keras.callbacks.Callback):
         epoch = max(time.perf_counter() - start - (sum(self.write_seconds) - spent), 1e-6)
         per_write = statistics.median(self.write_seconds) if self.write_seconds else 0.0
         steps = (self.params or {}).get("steps") or 0
-        writes = (1 / self.every_n_epochs if self.every_n_epochs else 0) + (
-            steps / self.every_n_batches if self.every_n_batches else 0)
+        per_epoch = 0 if self.every_n_epochs in (0, AUTO) else 1 / self.every_n_epochs  # "auto" keeps to 10%
+        writes = per_epoch + (steps / self.every_n_batches if self.every_n_batches else 0)
         share = per_write * writes / epoch
         if per_write >= _COST_MIN_S and share > _COST_SHARE:
             logger.warning(
@@ -311,10 +342,10 @@ class _SigtermDrain:
 _SIGTERM = _SigtermDrain()
 
 
-def check_count(name, value):
-    """Raise a ValueError unless ``value`` is None or a non-negative integer."""
+def check_count(name, value, also=""):
+    """Raise a ValueError unless ``value`` is None or a non-negative integer (``also``: what else is allowed)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
-        raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+        raise ValueError(f"{name} must be a non-negative integer or None{' ' + also if also else ''}, got {value!r}")
 
 
 def batch_inputs(inputs):

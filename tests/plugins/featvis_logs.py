@@ -36,7 +36,7 @@ def featvis_logdir():
     x, y = make_images(256, seed=0)
     model = compiled_demo_cnn()
     run = os.path.join(logdir, "cnn")
-    cb = FeatureVisCallback(run, layers=["conv1", "conv2"], steps=24, diversity=2, diversity_units=2)
+    cb = FeatureVisCallback(run, layers=["conv1", "conv2"], steps=24, every_n_epochs=1, diversity=2, diversity_units=2)
     model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
         cb, ActivationsCallback(run, probes=x[:2], layers=["conv2"], examples=x[:48], top_k=3)])
 

@@ -75,7 +75,7 @@ def callbacks_for(kind, logdir, x, y):
     if kind == "relevance":
         return [tb_nnvis.keras.RelevanceCallback(logdir, probes=x[:3], top_classes=2, unit_layers=["conv"])]
     if kind == "featvis":
-        return [tb_nnvis.keras.FeatureVisCallback(logdir, layers=["conv"], steps=8)]
+        return [tb_nnvis.keras.FeatureVisCallback(logdir, layers=["conv"], steps=8, every_n_epochs=1)]
     raise ValueError(kind)
 
 

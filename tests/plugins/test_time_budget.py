@@ -58,3 +58,68 @@ def test_cheap_writes_say_nothing(tmp_path, caplog):
         fit(tmp_path, 0.01)
         fit(tmp_path / "coarse", 1.0, every_n_epochs=20)  # costly, but written once in 20 epochs: 5% of an epoch
     assert not [r for r in caplog.records if "training thread" in r.getMessage()]
+
+
+class FakeClock:
+    """``time.perf_counter`` for the callback: advanced by hand (an epoch) and by each write."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class TimedWrites(SummaryCallback):
+    name = "timed summaries"
+
+    def __init__(self, log_dir, clock, seconds, **kwargs):
+        super().__init__(log_dir, **kwargs)
+        self.clock, self.seconds = clock, seconds
+
+    def write(self, step, epoch_end):
+        self.clock.now += self.seconds
+
+
+class Epochs(keras.callbacks.Callback):
+    def __init__(self, clock, seconds):
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.clock.now += self.seconds
+
+
+def expected_auto(epochs, epoch_s, write_s):
+    """The documented rule, simulated: before training; at an epoch end when the writes since training began,
+    the next included, take at most a tenth of the training time; at the end if the last epoch was not."""
+    written, since, training, last = [0], 0.0, 0.0, True
+    for epoch in range(1, epochs + 1):
+        training += epoch_s
+        last = since + write_s <= 0.1 * training
+        if last:
+            written.append(epoch)
+            since += write_s
+    return written + ([] if last else [epochs])
+
+
+@pytest.mark.parametrize("epochs, epoch_s, write_s", [(35, 1.0, 1.0), (6, 1.0, 0.05), (4, 1.0, 30.0)])
+def test_auto_schedule_keeps_writes_to_a_tenth_of_training(tmp_path, monkeypatch, epochs, epoch_s, write_s):
+    from tb_nnvis.plugins import _callback
+
+    clock = FakeClock()
+    monkeypatch.setattr(_callback.time, "perf_counter", clock)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    cb = TimedWrites(str(tmp_path), clock, write_s, every_n_epochs="auto")
+    # one batch per epoch: the step written is the epoch's number
+    model.fit(np.ones((2, 2)), np.ones((2, 1)), batch_size=2, epochs=epochs, verbose=0,
+              callbacks=[Epochs(clock, epoch_s), cb])
+    assert cb.written_steps == expected_auto(epochs, epoch_s, write_s)
+    # cheap writes: every epoch; a write of a tenth of 10 epochs: every 10th; a costly one: the start and the end
+    assert cb.written_steps == {35: [0, 10, 20, 30, 35], 6: list(range(7)), 4: [0, 4]}[epochs]
+
+
+def test_auto_is_the_only_word_every_n_epochs_takes(tmp_path):
+    with pytest.raises(ValueError, match='every_n_epochs must be a non-negative integer or None or "auto"'):
+        SummaryCallback(str(tmp_path), every_n_epochs="often")

@@ -20,15 +20,17 @@ class FeatureVisCallback(SummaryCallback):
     backward passes of the model up to the layer on that batch (most steps show the model a 5/8 window of
     the images; see ``benchmarks/bench_featvis.py``), and the first write also traces and XLA-compiles
     (the demo CNN's two layers with diversity: about 20 s, later writes about 5 s on 2 CPU cores); the
-    images are written in the background. Keep ``every_n_epochs`` coarse (or use a few ``units``) for big
-    layers.
+    images are written in the background. The default schedule (``every_n_epochs="auto"``) keeps the writes
+    after the first within a tenth of the training time; a few ``units`` or fewer ``steps`` make them more frequent.
 
     Args:
       log_dir: where to write (a directory TensorBoard's ``--logdir`` covers).
       layers: names, paths (``"block/conv"``) or layer objects of the layers to show.
       units: which units of each layer (default all); a list, or ``{layer: list}``.
       every_n_epochs, every_n_batches: when to write (see :class:`~tb_nnvis.plugins._callback.SummaryCallback`);
-        the state before training is written too.
+        the state before training is written too. The default ``"auto"`` writes at epoch ends as often as
+        keeps the writes within a tenth of the training time (every epoch when a write is that cheap), and
+        the state training ends in: a write of 40 s on a big model comes every 400 s of training.
       steps: optimisation steps per image.
       size: image size (default the model's input size).
       param: ``"fourier"`` (default), ``"pixel"`` or ``"maco"``.
@@ -54,7 +56,7 @@ class FeatureVisCallback(SummaryCallback):
 
     name = "feature visualizations"
 
-    def __init__(self, log_dir, layers, units=None, every_n_epochs=1, every_n_batches=None, steps=256, size=None,
+    def __init__(self, log_dir, layers, units=None, every_n_epochs="auto", every_n_batches=None, steps=256, size=None,
                  param="fourier", data=None, value_range=None, transparency=True, diversity=0, diversity_units=8,
                  max_bytes_per_step=5_000_000):
         super().__init__(log_dir, every_n_epochs, every_n_batches)
