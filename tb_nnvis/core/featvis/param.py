@@ -89,12 +89,12 @@ def _mix(matrix, t):
     return tf.reshape(tf.matmul(flat, tf.constant(matrix.T)), tf.shape(t))
 
 
-def _mix_axis1(matrix, t):
-    """``matrix @ t[:, :, ...]`` along axis 1, spelled out as sums of scaled slices: XLA fuses them into one
-    pass, where an einsum becomes a transpose, a matrix product and a transpose back."""
-    channels = [t[:, i] for i in range(matrix.shape[1])]
+def _mix_axis(matrix, t, axis):
+    """``matrix @ t`` along ``axis``, spelled out as sums of scaled slices: XLA fuses them into one pass,
+    where an einsum becomes a transpose, a matrix product and a transpose back."""
+    channels = tf.unstack(t, matrix.shape[1], axis=axis)
     return tf.stack([sum(float(matrix[j, i]) * x for i, x in enumerate(channels)) for j in range(matrix.shape[0])],
-                    axis=1)
+                    axis=axis)
 
 
 def frequencies(h, w):
@@ -174,9 +174,14 @@ class Pixel(Param):
 
 
 class Fourier(Param):
-    """The spectrum of each channel, scaled by ``1 / frequency ** decay_power`` (lucid's ``fft_image``)."""
+    """The spectrum of each channel, scaled by ``1 / frequency ** decay_power`` (lucid's ``fft_image``).
+
+    The variables are one array ``[2, H, B, C, W // 2 + 1]`` (real and imaginary parts, then the
+    frequency row), so that :meth:`window_pre` reads them as one matrix of rows.
+    """
 
     name = "fourier"
+    batch_axis = 2
 
     def __init__(self, shape, color=None, decay_power=1.0):
         super().__init__(shape, color)
@@ -185,40 +190,120 @@ class Fourier(Param):
         # sqrt(h*w) undoes irfft2d's 1/(h*w), so a coefficient moves pixels as much at any size (as lucid).
         self.scale = (np.sqrt(h * w) / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power).astype(np.float32)
         # lucid's /4: keeps the initial image's contrast low, so the sigmoid starts in its linear part.
-        self._scale = (self.scale / 4.0)[:, :, None]
-        # irfft2d's adjoint is rfft2d weighted by how often each stored coefficient counts in the image:
-        # twice, except the columns that rfft stores whole (frequency 0 and, for even widths, W/2).
-        weights = np.full(w // 2 + 1, 2.0)
-        weights[0] = 1.0
+        self._scale = (self.scale / 4.0)[:, None, None, :]  # [H, 1, 1, W//2+1]
+        # How often each stored coefficient counts in the image: twice, except the columns that rfft stores
+        # whole (frequency 0 and, for even widths, W/2). irfft2d's adjoint is rfft2d weighted by it.
+        self._counts = np.full(w // 2 + 1, 2.0)
+        self._counts[0] = 1.0
         if w % 2 == 0:
-            weights[-1] = 1.0
-        self._adjoint_scale = (self._scale * weights[None, :, None] / (h * w)).astype(np.float32)
+            self._counts[-1] = 1.0
+        self._adjoint_scale = (self._scale * self._counts / (h * w)).astype(np.float32)
+        self._tables = {}
 
     def initial_values(self, batch, seed):
         h, w, c = self.shape
         rng = np.random.default_rng(seed)
-        # [B, C, H, W//2+1, (real, imaginary)]
-        return [np.moveaxis(rng.normal(0, 0.01, (2, batch, c, h, w // 2 + 1)), 0, -1).astype(np.float32)]
+        # Drawn [(real, imaginary), B, C, H, W//2+1] (the same images as before the layout changed).
+        return [np.transpose(rng.normal(0, 0.01, (2, batch, c, h, w // 2 + 1)), (0, 3, 1, 2, 4)).astype(np.float32)]
 
     def _image_of(self, coefficients):
-        """``[B, C, H, W//2+1, 2]`` scaled coefficients → ``[B, H, W, C]`` image."""
+        """``[2, H, B, C, W//2+1]`` coefficients → ``[B, H, W, C]`` image."""
         h, w, _ = self.shape
         x = coefficients * self._scale
-        img = tf.signal.irfft2d(tf.complex(x[..., 0], x[..., 1]), fft_length=[h, w])  # [B, C, H, W]
-        return tf.transpose(img, [0, 2, 3, 1])
+        spectrum = tf.transpose(tf.complex(x[0], x[1]), [1, 2, 0, 3])  # [B, C, H, W//2+1]
+        return tf.transpose(tf.signal.irfft2d(spectrum, fft_length=[h, w]), [0, 2, 3, 1])
 
     def spatial(self, variables):
         return self._image_of(variables[0])
 
     def pre(self, variables):
         # Colours mix in the spectrum (the same linear map), before the one inverse transform.
-        return self._image_of(_mix_axis1(self.color.matrix, variables[0]))
+        return self._image_of(_mix_axis(self.color.matrix, variables[0], axis=3))
 
     def pre_gradient(self, variables, grad):
         # By hand: TensorFlow's gradient of irfft2d costs several times this rfft2d and scaling.
-        spectrum = tf.signal.rfft2d(tf.transpose(grad, [0, 3, 1, 2]))
-        g = tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)], axis=-1) * self._adjoint_scale
-        return [_mix_axis1(self.color.matrix.T, g)]
+        spectrum = tf.transpose(tf.signal.rfft2d(tf.transpose(grad, [0, 3, 1, 2])), [2, 0, 1, 3])  # [H, B, C, ..]
+        g = tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)]) * self._adjoint_scale
+        return [_mix_axis(self.color.matrix.T, g, axis=3)]
+
+    def window_pays(self, size):
+        """Whether :meth:`window_pre` (matrix products, cost ~ H·h·W per image and channel) is cheaper than
+        the inverse FFT of the whole image and a crop: for a window smaller than an image of up to about 96
+        pixels a side (the whole image is made faster by the FFT)."""
+        return max(self.shape[:2]) <= 96 and tuple(size) != self.shape[:2]
+
+    def window_pre(self, variables, start, size):
+        """:meth:`pre` seen through a periodic window, ``[B, h, w, C]``: pixel ``(i, j)`` of image ``b`` is the
+        image's pixel ``((start[b, 0] + i) mod H, (start[b, 1] + j) mod W)``.
+
+        The window is synthesized from the spectrum directly: the shift is a phase ramp on the
+        coefficients, the crop an inverse DFT to just its rows and columns (matrix products), so pixels
+        outside the window are never made. The same numbers as ``pre`` and a crop, to rounding.
+
+        >>> import numpy as np, tensorflow as tf
+        >>> p = Fourier((8, 8, 3))
+        >>> v = p.init(2, seed=1)
+        >>> window = p.window_pre(v, tf.constant([[5, 0], [0, 7]]), (3, 4))
+        >>> full = np.tile(p.pre(v).numpy(), (1, 2, 2, 1))
+        >>> bool(np.allclose(window[1], full[1, 0:3, 7:11], atol=1e-6)), tuple(window.shape)
+        (True, (2, 3, 4, 3))
+        """
+        rows, cos, sin = self._window(size)
+        _, hh, batch, channels, k = variables[0].shape
+        h, w = size
+        ramp_re, ramp_im = self._ramp(start)
+        re, im = variables[0][0], variables[0][1]
+        shifted = tf.stack([re * ramp_re - im * ramp_im, re * ramp_im + im * ramp_re])
+        # Rows, complex: [(real, imaginary) × h, (real, imaginary) × H] @ [.., (B, C, column)].
+        part = tf.reshape(tf.matmul(rows, tf.reshape(shifted, [2 * hh, -1])), [2, h * batch * channels, k])
+        # Columns, real part only: [(h, B, C), column] @ [column, w], for the real and the imaginary parts.
+        x = tf.reshape(tf.matmul(part[0], cos) - tf.matmul(part[1], sin), [h, batch, channels, w])
+        return _mix_axis(self.color.matrix, tf.transpose(x, [1, 0, 3, 2]), axis=3)
+
+    def window_pre_gradient(self, variables, start, size, grad):
+        """The gradient on the variables of ``sum(grad * window_pre(variables, start, size))`` (the exact
+        adjoint: the transposed products and the conjugate ramp)."""
+        rows, cos, sin = self._window(size)
+        _, hh, batch, channels, k = variables[0].shape
+        h, w = size
+        g = tf.reshape(tf.transpose(_mix_axis(self.color.matrix.T, grad, axis=3), [1, 0, 3, 2]), [-1, w])
+        part = tf.reshape(tf.stack([tf.matmul(g, cos, transpose_b=True), -tf.matmul(g, sin, transpose_b=True)]),
+                          [2 * h, -1])
+        d = tf.reshape(tf.matmul(rows, part, transpose_a=True), [2, hh, batch, channels, k])
+        ramp_re, ramp_im = self._ramp(start)
+        return [tf.stack([d[0] * ramp_re + d[1] * ramp_im, d[1] * ramp_re - d[0] * ramp_im])]
+
+    def _ramp(self, start):
+        """The phase ramp ``e^{2πi (start_y·row/H + start_x·column/W)}`` of each image's shift, times the
+        coefficients' scale: ``[H, B, 1, W//2+1]`` real and imaginary parts, from tables (no trigonometry
+        per step)."""
+        if "ramp" not in self._tables:
+            h, w, _ = self.shape
+            angle_y = 2 * np.pi * np.outer(np.arange(h), np.arange(h)) / h  # [shift, row]
+            angle_x = 2 * np.pi * np.outer(np.arange(w), np.arange(w // 2 + 1)) / w  # [shift, column]
+            self._tables["ramp"] = [np.stack([np.cos(a), np.sin(a)]).astype(np.float32) for a in (angle_y, angle_x)]
+        table_y, table_x = self._tables["ramp"]
+        ey = tf.transpose(tf.gather(table_y, start[:, 0], axis=1), [2, 0, 1])[:, :, :, None]  # [H, 2, B, 1]
+        ex = tf.gather(table_x, start[:, 1], axis=1)[None]  # [1, 2, B, W//2+1]
+        scale = self._scale[:, 0]  # [H, 1, W//2+1]
+        ramp_re = (ey[:, 0] * ex[:, 0] - ey[:, 1] * ex[:, 1]) * scale
+        ramp_im = (ey[:, 0] * ex[:, 1] + ey[:, 1] * ex[:, 0]) * scale
+        return ramp_re[:, :, None], ramp_im[:, :, None]
+
+    def _window(self, size):
+        """The inverse DFT to the window's rows, complex as a real block matrix ``[[cos, -sin], [sin, cos]]``
+        ``[2h, 2H]``, and, real part only, to its columns: ``cos``, ``sin`` ``[W//2+1, w]`` (weighted by how
+        often each column counts, and irfft2d's 1/(H·W))."""
+        size = tuple(int(s) for s in size)
+        if size not in self._tables:
+            (hh, ww, _), (h, w) = self.shape, size
+            angle_y = 2 * np.pi * np.outer(np.arange(h), np.arange(hh)) / hh
+            cy, sy = np.cos(angle_y), np.sin(angle_y)
+            angle_x = 2 * np.pi * np.outer(np.arange(ww // 2 + 1), np.arange(w)) / ww
+            weight = self._counts[:, None] / (hh * ww)
+            self._tables[size] = tuple(a.astype(np.float32) for a in (
+                np.block([[cy, -sy], [sy, cy]]), np.cos(angle_x) * weight, np.sin(angle_x) * weight))
+        return self._tables[size]
 
 
 class Maco(Param):

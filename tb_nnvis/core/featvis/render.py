@@ -201,8 +201,43 @@ class Renderer:
         # the model stays out of it, as XLA's CPU convolutions are several times slower than oneDNN's.
         self._forward = tf.function(self._images, jit_compile=True)
         self._backward = tf.function(self._gradient, jit_compile=True)
+        # The objectives and their gradients fused by XLA: op by op, they cost about as much as the layer's
+        # own convolution. {transformed: fn(acts, images) -> values}
+        window = self.transform.size(*self.model_size) if isinstance(self.transform, tr_lib.Window) else self.model_size
+        self._objectives = {True: self._fused(self._search, self._taps(tf.zeros((self.batch,) + window + (c,)))),
+                            False: self._fused(self.objective, self._taps_shown(tf.zeros((self.batch,) + self.model_size + (c,))))}
+        self._window = self._direct_window(c)
+        self._forward_window = tf.function(self._window_images, jit_compile=True)
+        self._backward_window = tf.function(self._window_gradient, jit_compile=True)
         self._evaluate = tf.function(lambda: self._values(), autograph=False)
         self._restart = tf.function(lambda: self._restart_from_best(), autograph=False)
+
+    def _fused(self, objective, acts):
+        """``objective`` as ``fn(acts, images) -> values`` compiled by XLA, or op by op where XLA cannot."""
+        fused = tf.function(lambda a, x: objective(obj_lib.Scene(a, x)), jit_compile=True)
+        try:
+            fused(acts, tf.zeros((self.batch,) + self.size + (self.param.shape[2],)))
+            return fused
+        except Exception:  # noqa: BLE001 - e.g. a custom objective with an op XLA cannot compile
+            return lambda a, x: objective(obj_lib.Scene(a, x))
+
+    def _direct_window(self, channels):
+        """The window size when the transformed steps can make just the window the model sees from the
+        parameterization (:meth:`~.param.Fourier.window_pre`: no pixel outside it is made, no crop), else
+        None. That needs a :class:`~.transforms.Window` the model sees as it is (no resize), a
+        parameterization that has ``window_pre`` and where it pays, and an objective whose gradient comes
+        from the layers alone (not from penalties on the whole image, which is not made)."""
+        if not isinstance(self.transform, tr_lib.Window) or not hasattr(self.param, "window_pre"):
+            return None
+        window = self.transform.size(*self.size)
+        if window != self.transform.size(*self.model_size) or not self.param.window_pays(window):
+            return None
+        images = tf.zeros((self.batch,) + self.size + (channels,))
+        acts = self._taps(tf.zeros((self.batch,) + window + (channels,)))
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            value = self._search(obj_lib.Scene(acts, images))
+        return window if tape.gradient(value, images) is None else None
 
     def _takes(self, window, channels):
         """Whether the model up to the objective's layers runs on a ``window``-sized input."""
@@ -245,15 +280,25 @@ class Renderer:
     def _step(self, transformed):
         # One step: the images (XLA) → the gradient of the objective on them through the transform and
         # the model (TensorFlow) → back through the parameterization (XLA) → Adam (TensorFlow).
-        images = self._forward()
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            seen = self.transform(images, self._generator) if transformed and self.transform is not None else images
-            # Polish steps optimise exactly what is judged: the layer's real (post-activation) output.
-            acts = (self._taps if transformed else self._taps_shown)(
-                self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
-            loss = -tf.reduce_sum((self._search if transformed else self.objective)(obj_lib.Scene(acts, images)))
-        grads = self._backward(tape.gradient(loss, images))
+        objective = self._objectives[transformed]
+        if transformed and self._window is not None:
+            # Only the window is made, straight in the model's input range (same draws as the transform's).
+            start = self.transform.starts(self.batch, *self.size, self._generator)
+            seen, slope = self._forward_window(start)
+            with tf.GradientTape() as tape:
+                tape.watch(seen)
+                loss = -tf.reduce_sum(objective(self._taps(seen), seen))
+            grads = self._backward_window(tape.gradient(loss, seen), start, slope)
+        else:
+            images = self._forward()
+            with tf.GradientTape() as tape:
+                tape.watch(images)
+                seen = self.transform(images, self._generator) if transformed and self.transform is not None else images
+                # Polish steps optimise exactly what is judged: the layer's real (post-activation) output.
+                acts = (self._taps if transformed else self._taps_shown)(
+                    self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
+                loss = -tf.reduce_sum(objective(acts, images))
+            grads = self._backward(tape.gradient(loss, images))
         # TensorFlow's fused Adam kernel runs on all cores (an XLA computation runs on one).
         self._t.assign_add(1.0)
         for var, m, v, g in zip(self.variables, self._m, self._v, grads):
@@ -272,6 +317,19 @@ class Renderer:
         """The gradient on the variables from the loss's gradient on the images of the last :meth:`_images`."""
         self._saliency.assign_add(tf.reduce_sum(tf.abs(grad_images), axis=-1))
         return self.param.pre_gradient(self.variables, grad_images * self._slope)
+
+    def _window_images(self, start):
+        """The windows at ``start`` in the model's input range, and the squashing's slope there."""
+        lo, hi = self.value_range
+        images, slope = param_lib.squash_with_slope(self.param.window_pre(self.variables, start, self._window))
+        return lo + (hi - lo) * images, slope
+
+    def _window_gradient(self, grad_seen, start, slope):
+        """The gradient on the variables from the loss's gradient on the windows of :meth:`_window_images`;
+        the transparency accumulates where each window lies in the image."""
+        grad = grad_seen * (self.value_range[1] - self.value_range[0])
+        self._saliency.assign_add(tr_lib.periodic_place(tf.reduce_sum(tf.abs(grad), axis=-1), start, self.size))
+        return self.param.window_pre_gradient(self.variables, start, self._window, grad * slope)
 
     def _values(self):
         images = self.param.image(self.variables)

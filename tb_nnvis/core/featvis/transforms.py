@@ -169,35 +169,48 @@ class Window(Transform):
         """The window's ``(height, width)`` in an ``h × w`` image."""
         return tuple(min(n, max(self.min_size, round(self.fraction * n))) for n in (h, w))
 
+    def starts(self, batch, h, w, generator):
+        """Each image's window's top-left corner ``[batch, 2]`` (row, column), drawn from ``generator``."""
+        return tf.stack([generator.uniform([batch], 0, n, dtype=tf.int32) for n in (h, w)], axis=1)
+
     def __call__(self, images, generator):
         h, w = images.shape[1], images.shape[2]
-        batch = tf.shape(images)[0]
-        start = tf.stack([generator.uniform([batch], 0, n, dtype=tf.int32) for n in (h, w)], axis=1)
+        start = self.starts(tf.shape(images)[0], h, w, generator)
         return _periodic_window(images, start, self.size(h, w))
+
+
+def _rows(first, n, length):
+    return tf.math.floormod(first[:, None] + tf.range(n)[None], length)
 
 
 def _periodic_window(images, start, size):
     """``images[b, start_y + i, start_x + j]`` with indices modulo the image size, ``i, j < size``."""
     h, w = images.shape[1], images.shape[2]
 
-    def rows(first, n, length):
-        return tf.math.floormod(first[:, None] + tf.range(n)[None], length)
-
     @tf.custom_gradient
     def cut(x):
-        out = tf.gather(tf.gather(x, rows(start[:, 0], size[0], h), axis=1, batch_dims=1),
-                        rows(start[:, 1], size[1], w), axis=2, batch_dims=1)
-
-        def grad(g):
-            # The exact adjoint, as gathers too (a scatter costs several times more): pixel (y, x) of the
-            # image is window pixel ((y - start_y) mod h, ...) when that is inside the window, else 0.
-            g = tf.pad(g, [[0, 0], [0, h - size[0]], [0, w - size[1]], [0, 0]])
-            g = tf.gather(g, rows(-start[:, 0], h, h), axis=1, batch_dims=1)
-            return tf.gather(g, rows(-start[:, 1], w, w), axis=2, batch_dims=1)
-
-        return out, grad
+        out = tf.gather(tf.gather(x, _rows(start[:, 0], size[0], h), axis=1, batch_dims=1),
+                        _rows(start[:, 1], size[1], w), axis=2, batch_dims=1)
+        return out, lambda g: periodic_place(g, start, (h, w))
 
     return cut(images)
+
+
+def periodic_place(windows, start, size):
+    """The adjoint of a periodic window: ``windows`` ``[B, h, w, ...]`` put back into images of ``size``
+    ``(H, W)`` at their ``start`` (wrapping around), zero elsewhere.
+
+    As gathers (a scatter costs several times more): pixel (y, x) of the image is window pixel
+    ((y - start_y) mod H, ...) when that is inside the window.
+
+    >>> import tensorflow as tf
+    >>> periodic_place(tf.ones((1, 2, 2)), tf.constant([[2, 0]]), (3, 3)).numpy()[0].tolist()
+    [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+    (h, w), (wh, ww) = size, windows.shape[1:3]
+    pad = [[0, 0], [0, h - wh], [0, w - ww]] + [[0, 0]] * (windows.shape.rank - 3)
+    g = tf.gather(tf.pad(windows, pad), _rows(-start[:, 0], h, h), axis=1, batch_dims=1)
+    return tf.gather(g, _rows(-start[:, 1], w, w), axis=2, batch_dims=1)
 
 
 def standard(size):
