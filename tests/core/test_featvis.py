@@ -265,3 +265,61 @@ def test_keep_best_lets_units_take_over_better_images_of_their_batch(small_cnn):
     assert set(result.origin) <= set(range(6))
     # A unit that took over another's image has an image that excites it at least as much as its own did.
     assert (np.diag(means) >= means.max(axis=0) - 1e-5).all()
+
+
+@pytest.mark.parametrize("shape,window", [((16, 12, 3), (10, 7)), ((7, 9, 3), (4, 5)), ((6, 5, 1), (6, 3))])
+def test_fourier_window_is_the_shifted_spectrums_inverse_cropped_and_its_gradient_the_adjoint(shape, window):
+    rng = np.random.default_rng(8)
+    color = param.ColorCorrelation.from_images(rng.random((4, 5, 5, shape[2])))
+    p = param.Fourier(shape, color)
+    variables = [tf.constant(rng.standard_normal(p.initial_values(3, 0)[0].shape).astype("float32"))]
+    start = tf.constant(np.stack([rng.integers(0, shape[0], 3), rng.integers(0, shape[1], 3)], 1).astype("int32"))
+    got = p.window_pre(variables, start, window).numpy()
+    # numpy, float64: a shift by s is the phase ramp e^{-2πi k·s/N} on the spectrum (np.fft's sign); irfft2, crop.
+    x = variables[0].numpy().astype(np.float64) * p._scale
+    spectrum = np.transpose(x[0] + 1j * x[1], (1, 2, 0, 3))  # [B, C, H, W//2+1]
+    ky, kx = np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :]
+    for b, (sy, sx) in enumerate(start.numpy()):
+        shifted = spectrum[b] * np.exp(2j * np.pi * (ky * sy + kx * sx))
+        image = np.fft.irfft2(shifted, s=shape[:2]).transpose(1, 2, 0) @ color.matrix.T.astype(np.float64)
+        np.testing.assert_allclose(got[b], image[:window[0], :window[1]], atol=1e-5 * np.abs(image).max())
+    # <A x, y> = <x, A^T y> for random x, y.
+    y = rng.standard_normal(got.shape).astype("float32")
+    x2 = rng.standard_normal(variables[0].shape).astype("float32")
+    ax = np.sum(p.window_pre([tf.constant(x2)], start, window).numpy().astype(np.float64) * y)
+    aty = np.sum(x2.astype(np.float64) * p.window_pre_gradient(variables, start, window, tf.constant(y))[0].numpy())
+    assert ax == pytest.approx(aty, rel=1e-5, abs=1e-4)
+
+
+def test_periodic_place_is_the_adjoint_of_the_periodic_window():
+    rng = np.random.default_rng(9)
+    images, windows = rng.random((2, 5, 7, 2)).astype("float32"), rng.random((2, 3, 4, 2)).astype("float32")
+    start = tf.constant([[4, 6], [0, 2]])
+    cut = transforms._periodic_window(tf.constant(images), start, (3, 4)).numpy()
+    placed = transforms.periodic_place(tf.constant(windows), start, (5, 7)).numpy()
+    assert np.sum(cut * windows) == pytest.approx(np.sum(images * placed), rel=1e-6)
+    assert placed[0, 4, 6].tolist() == windows[0, 0, 0].tolist() and placed[0, 1, 2].tolist() == windows[0, 2, 3].tolist()
+    assert np.count_nonzero(placed[..., 0]) == 2 * 3 * 4
+
+
+def test_renderer_making_just_the_window_equals_cropping_the_whole_image(small_cnn):
+    # A Fourier render through a window makes only the window; with that turned off it makes the whole image
+    # and crops it (same random windows): the same optimisation, up to rounding.
+    window = featvis.Window(0.5, min_size=4)
+    fast = featvis.Renderer(small_cnn, "conv", units=[0, 2, 5], transforms=window)
+    slow = featvis.Renderer(small_cnn, "conv", units=[0, 2, 5], transforms=window)
+    slow._window = None
+    assert fast._window == (8, 8)
+    a, b = fast.run(steps=24, seed=3, verbose=0), slow.run(steps=24, seed=3, verbose=0)
+    np.testing.assert_allclose(a.images, b.images, atol=2e-3)
+    np.testing.assert_allclose(a.transparency, b.transparency, atol=2e-3)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-3, atol=1e-5)
+
+
+def test_objectives_with_image_penalties_see_the_whole_image(small_cnn):
+    # total_variation needs the whole image: such an objective keeps the crop-the-whole-image path.
+    window = featvis.Window(0.5, min_size=4)
+    penalised = objectives.channel("conv", [1, 2]) - 0.01 * objectives.total_variation()
+    assert featvis.Renderer(small_cnn, None, objective=penalised, transforms=window)._window is None
+    plain = objectives.channel("conv", [1, 2])
+    assert featvis.Renderer(small_cnn, None, objective=plain, transforms=window)._window == (8, 8)

@@ -194,29 +194,32 @@ class Renderer:
         self._t = tf.Variable(0.0, trainable=False)
         self._saliency = tf.Variable(tf.zeros((self.batch,) + size), trainable=False)
         self._generator = tf.random.Generator.from_seed(0)
-        # One closure per renderer: TensorFlow counts traces per Python function, and a layer's renderers
-        # (two traces each: transformed and polish steps) would otherwise read as retracing.
-        self._steps = tf.function(lambda n, transformed=True: self._run_steps(n, transformed), autograph=False)
+        # Each renderer's functions are callables of their own (see _Call): two traces each (transformed and
+        # polish steps) would otherwise read as retracing across a layer's renderers.
+        self._steps = tf.function(_Call(self._run_steps), autograph=False)
         # The parameterization and its gradient compile with XLA (fused: several times faster than op by op);
         # the model stays out of it, as XLA's CPU convolutions are several times slower than oneDNN's.
-        self._forward = tf.function(self._images, jit_compile=True)
-        self._backward = tf.function(self._gradient, jit_compile=True)
+        self._forward = tf.function(_Call(self._images), jit_compile=True)
+        self._backward = tf.function(_Call(self._gradient), jit_compile=True)
+        self._window = self._direct_window(c)
         # The objectives and their gradients fused by XLA: op by op, they cost about as much as the layer's
         # own convolution. {transformed: fn(acts, images) -> values}
         window = self.transform.size(*self.model_size) if isinstance(self.transform, tr_lib.Window) else self.model_size
-        self._objectives = {True: self._fused(self._search, self._taps(tf.zeros((self.batch,) + window + (c,)))),
-                            False: self._fused(self.objective, self._taps_shown(tf.zeros((self.batch,) + self.model_size + (c,))))}
-        self._window = self._direct_window(c)
-        self._forward_window = tf.function(self._window_images, jit_compile=True)
-        self._backward_window = tf.function(self._window_gradient, jit_compile=True)
-        self._evaluate = tf.function(lambda: self._values(), autograph=False)
-        self._restart = tf.function(lambda: self._restart_from_best(), autograph=False)
+        self._objectives = {
+            True: self._fused(self._search, window, self._window or self.size, self._taps),
+            False: self._fused(self.objective, self.model_size, self.size, self._taps_shown)}
+        self._forward_window = tf.function(_Call(self._window_images), jit_compile=True)
+        self._backward_window = tf.function(_Call(self._window_gradient), jit_compile=True)
+        self._evaluate = tf.function(_Call(self._values), autograph=False)
+        self._restart = tf.function(_Call(self._restart_from_best), autograph=False)
 
-    def _fused(self, objective, acts):
+    def _fused(self, objective, model_size, size, taps):
         """``objective`` as ``fn(acts, images) -> values`` compiled by XLA, or op by op where XLA cannot."""
-        fused = tf.function(lambda a, x: objective(obj_lib.Scene(a, x)), jit_compile=True)
+        channels = self.param.shape[2]
+        fused = tf.function(_Call(lambda a, x: objective(obj_lib.Scene(a, x))), jit_compile=True)
         try:
-            fused(acts, tf.zeros((self.batch,) + self.size + (self.param.shape[2],)))
+            fused(taps(tf.zeros((self.batch,) + tuple(model_size) + (channels,))),
+                  tf.zeros((self.batch,) + tuple(size) + (channels,)))
             return fused
         except Exception:  # noqa: BLE001 - e.g. a custom objective with an op XLA cannot compile
             return lambda a, x: objective(obj_lib.Scene(a, x))
@@ -407,6 +410,17 @@ class Renderer:
         return Result(images=(lo + (hi - lo) * images).astype(np.float32), values=values.astype(np.float32),
                       units=np.asarray(self.units), transparency=(sal / np.where(peak > 0, peak, 1)).astype(np.float32),
                       value_range=self.value_range, objective=repr(self.objective), origin=origin)
+
+
+class _Call:
+    """``fn`` as a callable of its own for ``tf.function``: TensorFlow's retracing warning counts traces per
+    code object, and every renderer traces its own functions once, which would add up to a false alarm."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
 
 
 class _Progress:
