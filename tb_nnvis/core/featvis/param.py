@@ -152,12 +152,21 @@ def squash(pre):
     return tf.clip_by_value(STRETCH * (tf.sigmoid(pre) - 0.5) + 0.5, 0.0, 1.0)
 
 
-def squash_with_slope(pre):
-    """:func:`squash` and its derivative at ``pre`` (0 where it clips)."""
-    s = tf.sigmoid(pre)
-    stretched = STRETCH * (s - 0.5)
-    slope = tf.where(tf.abs(stretched) < 0.5, STRETCH * s * (1 - s), 0.0)
-    return tf.clip_by_value(stretched + 0.5, 0.0, 1.0), slope
+def squash_slope(images):
+    """The derivative of :func:`squash` where it gave ``images`` (0 where it clipped), read back from the
+    images themselves (the stretched sigmoid is invertible where it does not clip), so that a step keeps
+    nothing but its images for the gradient.
+
+    >>> import numpy as np, tensorflow as tf
+    >>> pre = tf.constant([-3.0, -0.5, 0.0, 1.0, 3.0])
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(pre)
+    ...     images = squash(pre)
+    >>> bool(np.allclose(squash_slope(images), tape.gradient(images, pre), atol=1e-6))
+    True
+    """
+    s = (images - 0.5) / STRETCH + 0.5
+    return tf.where((images > 0.0) & (images < 1.0), STRETCH * s * (1.0 - s), 0.0)
 
 
 class Pixel(Param):
@@ -206,25 +215,26 @@ class Fourier(Param):
         # Drawn [(real, imaginary), B, C, H, W//2+1] (the same images as before the layout changed).
         return [np.transpose(rng.normal(0, 0.01, (2, batch, c, h, w // 2 + 1)), (0, 3, 1, 2, 4)).astype(np.float32)]
 
-    def _image_of(self, coefficients):
-        """``[2, H, B, C, W//2+1]`` coefficients → ``[B, H, W, C]`` image."""
+    def _image_of(self, coefficients, mix=None):
+        """``[2, H, B, C, W//2+1]`` coefficients → ``[B, H, W, C]`` image (colours mixed by ``mix``)."""
         h, w, _ = self.shape
         x = coefficients * self._scale
         spectrum = tf.transpose(tf.complex(x[0], x[1]), [1, 2, 0, 3])  # [B, C, H, W//2+1]
-        return tf.transpose(tf.signal.irfft2d(spectrum, fft_length=[h, w]), [0, 2, 3, 1])
+        image = tf.signal.irfft2d(spectrum, fft_length=[h, w])
+        # Colours mix after the inverse transform, in the pass that puts the channels last.
+        return tf.transpose(image if mix is None else _mix_axis(mix, image, axis=1), [0, 2, 3, 1])
 
     def spatial(self, variables):
         return self._image_of(variables[0])
 
     def pre(self, variables):
-        # Colours mix in the spectrum (the same linear map), before the one inverse transform.
-        return self._image_of(_mix_axis(self.color.matrix, variables[0], axis=3))
+        return self._image_of(variables[0], self.color.matrix)
 
     def pre_gradient(self, variables, grad):
         # By hand: TensorFlow's gradient of irfft2d costs several times this rfft2d and scaling.
-        spectrum = tf.transpose(tf.signal.rfft2d(tf.transpose(grad, [0, 3, 1, 2])), [2, 0, 1, 3])  # [H, B, C, ..]
-        g = tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)]) * self._adjoint_scale
-        return [_mix_axis(self.color.matrix.T, g, axis=3)]
+        grad = _mix_axis(self.color.matrix.T, tf.transpose(grad, [0, 3, 1, 2]), axis=1)  # [B, C, H, W]
+        spectrum = tf.transpose(tf.signal.rfft2d(grad), [2, 0, 1, 3])  # [H, B, C, W//2+1]
+        return [tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)]) * self._adjoint_scale]
 
     def window_pays(self, size):
         """Whether :meth:`window_pre` (matrix products, cost ~ H·h·W per image and channel) is cheaper than

@@ -188,7 +188,6 @@ class Renderer:
             self.transform = tr_lib.Window(1.0, min_size=0)
 
         self.variables = self.param.init(self.batch)
-        self._slope = tf.Variable(tf.zeros((self.batch,) + size + (c,)), trainable=False)
         self._m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self._v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self._t = tf.Variable(0.0, trainable=False)
@@ -287,11 +286,11 @@ class Renderer:
         if transformed and self._window is not None:
             # Only the window is made, straight in the model's input range (same draws as the transform's).
             start = self.transform.starts(self.batch, *self.size, self._generator)
-            seen, slope = self._forward_window(start)
+            seen = self._forward_window(start)
             with tf.GradientTape() as tape:
                 tape.watch(seen)
                 loss = -tf.reduce_sum(objective(self._taps(seen), seen))
-            grads = self._backward_window(tape.gradient(loss, seen), start, slope)
+            grads = self._backward_window(tape.gradient(loss, seen), start, seen)
         else:
             images = self._forward()
             with tf.GradientTape() as tape:
@@ -301,7 +300,7 @@ class Renderer:
                 acts = (self._taps if transformed else self._taps_shown)(
                     self._model_input(seen, window=transformed and isinstance(self.transform, tr_lib.Window)))
                 loss = -tf.reduce_sum(objective(acts, images))
-            grads = self._backward(tape.gradient(loss, images))
+            grads = self._backward(tape.gradient(loss, images), images)
         # TensorFlow's fused Adam kernel runs on all cores (an XLA computation runs on one).
         self._t.assign_add(1.0)
         for var, m, v, g in zip(self.variables, self._m, self._v, grads):
@@ -311,27 +310,26 @@ class Renderer:
         return loss
 
     def _images(self):
-        """The images in [0, 1]; the squashing's slope is kept for :meth:`_gradient`."""
-        images, slope = param_lib.squash_with_slope(self.param.pre(self.variables))
-        self._slope.assign(slope)
-        return images
+        """The images in [0, 1]."""
+        return param_lib.squash(self.param.pre(self.variables))
 
-    def _gradient(self, grad_images):
-        """The gradient on the variables from the loss's gradient on the images of the last :meth:`_images`."""
+    def _gradient(self, grad_images, images):
+        """The gradient on the variables from the loss's gradient on the ``images`` of :meth:`_images`."""
         self._saliency.assign_add(tf.reduce_sum(tf.abs(grad_images), axis=-1))
-        return self.param.pre_gradient(self.variables, grad_images * self._slope)
+        return self.param.pre_gradient(self.variables, grad_images * param_lib.squash_slope(images))
 
     def _window_images(self, start):
-        """The windows at ``start`` in the model's input range, and the squashing's slope there."""
+        """The windows at ``start``, in the model's input range."""
         lo, hi = self.value_range
-        images, slope = param_lib.squash_with_slope(self.param.window_pre(self.variables, start, self._window))
-        return lo + (hi - lo) * images, slope
+        return lo + (hi - lo) * param_lib.squash(self.param.window_pre(self.variables, start, self._window))
 
-    def _window_gradient(self, grad_seen, start, slope):
-        """The gradient on the variables from the loss's gradient on the windows of :meth:`_window_images`;
-        the transparency accumulates where each window lies in the image."""
-        grad = grad_seen * (self.value_range[1] - self.value_range[0])
+    def _window_gradient(self, grad_seen, start, seen):
+        """The gradient on the variables from the loss's gradient on the windows ``seen`` of
+        :meth:`_window_images`; the transparency accumulates where each window lies in the image."""
+        lo, hi = self.value_range
+        grad = grad_seen * (hi - lo)
         self._saliency.assign_add(tr_lib.periodic_place(tf.reduce_sum(tf.abs(grad), axis=-1), start, self.size))
+        slope = param_lib.squash_slope((seen - lo) / (hi - lo))
         return self.param.window_pre_gradient(self.variables, start, self._window, grad * slope)
 
     def _values(self):
