@@ -264,10 +264,12 @@ class Fourier(Param):
         ramp_re, ramp_im = self._ramp(start)
         re, im = variables[0][0], variables[0][1]
         shifted = tf.stack([re * ramp_re - im * ramp_im, re * ramp_im + im * ramp_re])
-        # Rows, complex: [(real, imaginary) × h, (real, imaginary) × H] @ [.., (B, C, column)].
-        part = tf.reshape(tf.matmul(rows, tf.reshape(shifted, [2 * hh, -1])), [2, h * batch * channels, k])
+        # Rows, complex: [(real, imaginary) × h, (real, imaginary) × H] @ [.., (B, C, column)], one product
+        # for each part of the result (slicing one result would copy it).
+        shifted = tf.reshape(shifted, [2 * hh, -1])
+        re, im = (tf.reshape(tf.matmul(rows[i * h:(i + 1) * h], shifted), [-1, k]) for i in (0, 1))
         # Columns, real part only: [(h, B, C), column] @ [column, w], for the real and the imaginary parts.
-        x = tf.reshape(tf.matmul(part[0], cos) - tf.matmul(part[1], sin), [h, batch, channels, w])
+        x = tf.reshape(tf.matmul(re, cos) - tf.matmul(im, sin), [h, batch, channels, w])
         return _mix_axis(self.color.matrix, tf.transpose(x, [1, 0, 3, 2]), axis=3)
 
     def window_pre_gradient(self, variables, start, size, grad):
