@@ -21,8 +21,9 @@ Prints for each case:
   ``fit`` (waiting for the worker thread); a later write as a fraction of a training epoch and in training
   batches (epoch and batch times from the plain fits' last epoch);
 - ``fit`` with the callback / plain ``fit``: medians of ``--repeats`` rounds of fresh models that alternate
-  the order, after one plain warm-up fit (goal for Activations: <= 1.05); and the callback's time on the
-  training thread in all (setup, writes, drain) as a share of the plain fit, which a busy machine blurs less.
+  the order, after one plain warm-up fit (goal for Activations: <= 1.05); the callback's time on the
+  training thread in all (setup, writes, drain) as a share of the plain fit, which a busy machine blurs less;
+  and the CPU time of the whole process (every thread: training, the writer, tracing) with / without.
 
 The machine's load average is printed at the start and the end: compare ratios within one run only.
 """
@@ -154,34 +155,41 @@ def run_bytes(run):
 
 
 def fit(model_name, x, y, epochs, callbacks):
+    """(wall seconds, CPU seconds of every thread of the process) of one fit of a fresh model."""
     model = build(model_name)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=callbacks)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def bench_model(model_name, kinds, args, logdir):
     x, y, vocab = data(model_name, args.batches)
-    plain, epochs, results = [], [], {k: {"fit": [], "timed": None, "bytes": None} for k in kinds}
+    plain, plain_cpu, epochs = [], [], []
+    results = {k: {"fit": [], "cpu": [], "timed": None, "bytes": None} for k in kinds}
     fit(model_name, x, y, 1, [])  # warm-up: TensorFlow's kernels and thread pools
     for r in range(args.repeats):
         order = ["plain"] + kinds
         for kind in order if r % 2 == 0 else order[::-1]:
             if kind == "plain":
                 times = EpochTimes()
-                plain.append(fit(model_name, x, y, args.epochs, [times]))
+                wall, cpu = fit(model_name, x, y, args.epochs, [times])
+                plain.append(wall)
+                plain_cpu.append(cpu)
                 epochs.append(times.seconds[-1])
                 continue
             if kind == "featvis" and r >= args.featvis_repeats:
                 continue
             run = os.path.join(logdir, f"{kind}-{model_name}-{r}")
             timed = Timed(make_callback(kind, model_name, run, x, y, vocab))
-            results[kind]["fit"].append(fit(model_name, x, y, args.epochs, [timed.cb]))
+            wall, cpu = fit(model_name, x, y, args.epochs, [timed.cb])
+            results[kind]["fit"].append(wall)
+            results[kind]["cpu"].append(cpu)
             results[kind]["timed"] = timed
             results[kind]["bytes"] = run_bytes(run) / max(1, len(timed.cb.written_steps))
-    epoch, base = statistics.median(epochs), statistics.median(plain)
-    print(f"{model_name}: plain fit {base:.1f} s (median of {len(plain)}); last epoch {epoch:.1f} s, "
-          f"{epoch / args.batches:.2f} s per batch of {BATCH}", flush=True)
+    epoch, base, base_cpu = statistics.median(epochs), statistics.median(plain), statistics.median(plain_cpu)
+    print(f"{model_name}: plain fit {base:.1f} s (median of {len(plain)}; rounds {', '.join(f'{t:.1f}' for t in plain)})"
+          f", {base_cpu:.1f} CPU s; last epoch {epoch:.1f} s, {epoch / args.batches:.2f} s per batch of {BATCH}",
+          flush=True)
     for kind in kinds:
         res, timed = results[kind], results[kind]["timed"]
         later = statistics.median(timed.writes[1:]) if len(timed.writes) > 1 else float("nan")
@@ -193,6 +201,9 @@ def bench_model(model_name, kinds, args, logdir):
               f"ratio {with_cb / base:.3f} (medians of {len(res['fit'])}); on the training thread in all "
               f"{(total := timed.setup + sum(timed.writes) + timed.drain):.1f} s = {total / base:.1%} of the plain fit",
               flush=True)
+        print(f"    fit rounds {', '.join(f'{t:.1f}' for t in res['fit'])} s; CPU time of the process (all threads) "
+              f"with / without: {statistics.median(res['cpu']) / base_cpu:.3f} (medians; steal time by other "
+              f"machines does not count here)", flush=True)
 
 
 def main(argv=None):

@@ -6,40 +6,73 @@ several eager passes) that training would wait for, while the eager passes of ev
 """
 import logging
 import threading
+import time
 
 import numpy as np  # noqa: F401  (doctest)
 
 logger = logging.getLogger("tb_nnvis")
 
 
+def yield_to_training():
+    """Lower the calling thread's CPU priority (Linux: ``nice`` 19 for this thread only; elsewhere nothing).
+
+    Background work beside training (tracing, encoding summaries) competes with the training step's own
+    threads for the cores. On a machine whose cores training fills, a thread of equal priority takes its
+    share and, worse, stalls the step's parallel kernels, which wait for their slowest thread; at the lowest
+    priority it runs in the gaps instead (the work is the same, it only comes later).
+
+    >>> import threading
+    >>> t = threading.Thread(target=yield_to_training); t.start(); t.join()
+    """
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):  # elsewhere setpriority takes process ids, not threads'
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except OSError:  # not allowed: the thread keeps its priority
+        pass
+
+
 class TracedLater:
-    """``fn(*args)`` run eagerly until a background thread has traced ``tf.function(fn)`` on the first call's
-    arguments, then compiled: a write never waits for tracing (seconds for a big model), and later writes do
-    not pay for eager passes (an LSTM over a long text: about 2 s eagerly, 0.1 s compiled). Inputs of other
-    shapes retrace as ``tf.function`` does; if tracing fails, calls stay eager.
+    """``fn(*args)`` run eagerly until a background thread has traced ``tf.function(fn)``, then compiled: a
+    write never waits for tracing (seconds for a big model), and later writes do not pay for eager passes (an
+    LSTM over a long text: about 2 s eagerly, 0.1 s compiled). Inputs of other shapes retrace as
+    ``tf.function`` does; if tracing fails, calls stay eager.
+
+    The tracing starts after the first call when that call took ``slow`` seconds or more, else after the
+    second. A callback's first call comes before training, when Keras traces its own training step in the
+    first batches: tracing is Python, and two tracers at once take turns at the interpreter's lock, so a
+    cheap pass (a CNN's probes: a few tenths of a second) is traced once training runs compiled.
 
     >>> double = TracedLater(lambda x: x * 2)
-    >>> float(double(np.float32(3.0)))
-    6.0
+    >>> float(double(np.float32(3.0))), float(double(np.float32(4.0)))
+    (6.0, 8.0)
     """
 
-    def __init__(self, fn):
+    def __init__(self, fn, slow=1.0):
         import tensorflow as tf
 
         self._fn = fn
         self._compiled = tf.function(fn, reduce_retracing=True)
         self._ready = None
+        self._slow = float(slow)
+        self._calls = 0
 
     def __call__(self, *args):
         if self._ready is not None and self._ready.is_set():
             return self._compiled(*args)
+        start = time.perf_counter()
         out = self._fn(*args)
-        if self._ready is None:
+        self._calls += 1
+        if self._ready is None and (self._calls >= 2 or time.perf_counter() - start >= self._slow):
             self._ready = threading.Event()
             threading.Thread(target=self._trace, args=args, name="tb_nnvis-trace", daemon=True).start()
         return out
 
     def _trace(self, *args):
+        yield_to_training()
         try:
             self._compiled(*args)
         except Exception as e:  # noqa: BLE001 - the eager calls give the same values, only slower

@@ -35,6 +35,7 @@ import weakref
 import keras
 import numpy as np
 
+from tb_nnvis.core.compiled import yield_to_training
 from tb_nnvis.core.distributed import is_chief
 from tb_nnvis.plugins._eventlog import open_log, release
 
@@ -247,6 +248,7 @@ def _FLUSH():
 
 
 def _work(jobs, log, owner):
+    yield_to_training()
     while True:
         job = jobs.get()
         if job is _STOP:

@@ -123,3 +123,42 @@ def test_auto_schedule_keeps_writes_to_a_tenth_of_training(tmp_path, monkeypatch
 def test_auto_is_the_only_word_every_n_epochs_takes(tmp_path):
     with pytest.raises(ValueError, match='every_n_epochs must be a non-negative integer or None or "auto"'):
         SummaryCallback(str(tmp_path), every_n_epochs="often")
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="per-thread priority is Linux's")
+def test_background_threads_yield_the_cpu_to_training(tmp_path):
+    """The writer thread and the tracing thread run at the lowest priority, the training thread unchanged."""
+    import os
+    import threading
+
+    from tb_nnvis.core.compiled import TracedLater
+
+    nice = lambda tid: os.getpriority(os.PRIO_PROCESS, tid)  # noqa: E731
+    cb = Slow(str(tmp_path), 0.0)
+    cb._start_worker()
+    try:
+        deadline = time.time() + 10  # the thread lowers itself as it starts
+        while nice(cb._worker.native_id) != 19 and time.time() < deadline:
+            time.sleep(0.01)
+        assert nice(cb._worker.native_id) == 19
+    finally:
+        cb.close()
+    seen = []
+    traced = TracedLater(lambda x: x + 1)
+    traced._compiled = lambda x: seen.append(nice(threading.get_native_id()))
+    assert float(traced(np.float32(1.0))) == 2.0 and traced._ready is None  # a cheap first call: no tracing yet
+    assert float(traced(np.float32(2.0))) == 3.0  # the second starts it
+    assert traced._ready.wait(10)
+    assert seen == [19]
+    assert nice(threading.get_native_id()) == os.getpriority(os.PRIO_PROCESS, 0)  # this thread: as before
+
+
+def test_a_slow_first_call_is_traced_at_once_and_later_calls_run_compiled():
+    from tb_nnvis.core.compiled import TracedLater
+
+    traced = TracedLater(lambda x: x * 3, slow=0.0)  # every call counts as slow
+    assert float(traced(np.float32(2.0))) == 6.0
+    assert traced._ready is not None and traced._ready.wait(30)
+    calls = []
+    traced._fn = lambda x: calls.append(x)  # the eager path, no longer taken
+    assert float(traced(np.float32(5.0))) == 15.0 and calls == []
