@@ -16,10 +16,10 @@ class FeatureVisCallback(SummaryCallback):
     show how the units' preferred images form over training.
 
     Cost per write: ``steps`` optimisation steps per layer, on a batch of as many images as the layer has
-    units (at most 64 at once), on the training thread: a step costs about one and a half forward and
-    backward passes of the model up to the layer on that batch (most steps show the model a 5/8 window of
-    the images; see ``benchmarks/bench_featvis.py``), and the first write also traces and XLA-compiles
-    (the demo CNN's two layers with diversity: about 20 s, later writes about 5 s on 2 CPU cores); the
+    units (at most 64 at once), on the training thread: a step costs about one forward and backward pass
+    of the model up to the layer on that batch at the image's full size (most steps show the model a 5/8
+    window of the images; see ``benchmarks/bench_featvis.py``), and the first write also traces and
+    XLA-compiles (the demo CNN's two layers with diversity: about 16 s, later writes about 2.5 s on 2 CPU cores); the
     images are written in the background. The default schedule (``every_n_epochs="auto"``) keeps the writes
     after the first within a tenth of the training time; a few ``units`` or fewer ``steps`` make them more frequent.
 
