@@ -4,6 +4,7 @@ Callbacks compute on the training thread at every write: tracing a big model cos
 several eager passes) that training would wait for, while the eager passes of every later write add up
 (an LSTM over a long text: about 2 s eagerly, 0.1 s compiled). Tracing on a background thread gives both.
 """
+import atexit
 import logging
 import threading
 import time
@@ -68,7 +69,9 @@ class TracedLater:
         self._calls += 1
         if self._ready is None and (self._calls >= 2 or time.perf_counter() - start >= self._slow):
             self._ready = threading.Event()
-            threading.Thread(target=self._trace, args=args, name="tb_nnvis-trace", daemon=True).start()
+            thread = threading.Thread(target=self._trace, args=args, name="tb_nnvis-trace", daemon=True)
+            _TRACING.add(thread)
+            thread.start()
         return out
 
     def _trace(self, *args):
@@ -78,4 +81,21 @@ class TracedLater:
         except Exception as e:  # noqa: BLE001 - the eager calls give the same values, only slower
             logger.info("tb_nnvis: a pass stays eager (tracing failed: %s: %s)", type(e).__name__, e)
             return
+        finally:
+            _TRACING.discard(threading.current_thread())
         self._ready.set()
+
+
+# Tracing threads still running. A daemon thread inside TensorFlow's C++ when the interpreter shuts down is
+# ended under it, which aborts the process ("exception not rethrown") after a script that trained to the end:
+# the exit waits for them instead (a trace takes seconds; a thread is daemonic so that a hung one cannot keep
+# a finished process alive past the timeout).
+_TRACING = set()
+_EXIT_WAIT_S = 120.0
+
+
+@atexit.register
+def _finish_tracing():
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    for thread in list(_TRACING):
+        thread.join(max(0.0, deadline - time.monotonic()))

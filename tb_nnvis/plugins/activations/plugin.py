@@ -205,7 +205,7 @@ class ActivationsPlugin(_server.DashboardPlugin):
         # One listing of the tensor series says it all: each maps series has its unit_stats tensor (same layer,
         # shape and steps), and weights their norms. The Python loader lists tensors several times faster than
         # blob sequences (it sizes every blob of every step): 0.4 s instead of 2 s for 20 runs x 30 layers x 500.
-        # ?run=R lists that run alone: the dashboard's first grid, when the URL names its run, needs no more, and
+        # ?run=R lists that run alone: the dashboard's first grid needs no more (the full list follows it), and
         # the Python loader walks every step of every series it lists (20x less on a logdir of 20 runs).
         only = request.args.get("run") or None
         listed = self._reader.kinds(request, (metadata.UNIT_STATS, metadata.TOP_EXAMPLES, metadata.WEIGHT_NORMS,
