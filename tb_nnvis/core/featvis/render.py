@@ -13,7 +13,6 @@ map (Fel et al. 2023): where in the image the objective's gradient went.
 >>> result.images.shape, result.values.shape, result.units.tolist()
 ((4, 16, 16, 3), (4,), [0, 1, 2, 3])
 """
-import contextlib
 import time
 
 import keras
@@ -21,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_nnvis.core import taps as taps_lib
+from tb_nnvis.core.featvis import model as model_lib
 from tb_nnvis.core.featvis import objectives as obj_lib
 from tb_nnvis.core.featvis import param as param_lib
 from tb_nnvis.core.featvis import transforms as tr_lib
@@ -48,81 +48,6 @@ class Result:
         return f"Result({len(self.images)} images {self.images.shape[1:]}, objective={self.objective})"
 
 
-def _input_shape(model):
-    graph = taps_lib._graph(model)
-    if len(graph.inputs) != 1:
-        raise ValueError(f"feature visualization needs a model with one image input; {model.name!r} has "
-                         f"{len(graph.inputs)} inputs")
-    shape = tuple(graph.inputs[0].shape[1:])
-    if len(shape) != 3:
-        raise ValueError(f"feature visualization needs an image input [H, W, C]; {model.name!r} takes {shape}")
-    if shape[2] is None:
-        raise ValueError(f"the channel count of {model.name!r}'s input is unknown; build it with keras.Input")
-    return graph, shape
-
-
-def _logits_tensor(model, graph):
-    """The model's output before a final softmax (a Softmax layer, or a Dense with activation softmax)."""
-    out = graph.outputs[0]
-    layer = out._keras_history.operation
-    node = layer._inbound_nodes[out._keras_history.node_index]
-    is_softmax = isinstance(layer, keras.layers.Softmax) or (
-        isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax")
-    if is_softmax:
-        return node.arguments.args[0], None
-    if getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
-        if not isinstance(layer, keras.layers.Dense):
-            raise ValueError(f"class_logit: the model ends in {type(layer).__name__} {layer.name!r} with a fused "
-                             "softmax; end it in a linear layer and keras.layers.Softmax() instead")
-        # Dense(softmax): its logits are its own linear map of its input.
-        return node.arguments.args[0], lambda x: tf.matmul(x, layer.kernel) + (layer.bias if layer.use_bias else 0)
-    return out, None
-
-
-_RELUS = {"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "swish", "selu"}
-
-
-@contextlib.contextmanager
-def _without_activation(layers):
-    """Layers with a fused ReLU-like activation output their pre-activation while traced (lucid's
-    ``*_pre_relu`` tensors): a unit that is zero everywhere still gets a gradient to grow from."""
-    swapped = [(layer, layer.activation) for layer in layers
-               if getattr(getattr(layer, "activation", None), "__name__", "") in _RELUS]
-    try:
-        for layer, _ in swapped:
-            layer.activation = keras.activations.linear
-        yield
-    finally:
-        for layer, activation in swapped:
-            layer.activation = activation
-
-
-def _tap_fn(model, graph, paths, pre_activation=False):
-    """A function ``images -> {path: output}`` for the objective's layers, in one forward pass
-    (``pre_activation``: for layers with a fused ReLU, the value before it). Images of another size
-    than the model's input are let through (``call`` skips the input's shape check): a convolutional
-    model sees a window of the image as it is."""
-    wanted = [p for p in paths if p != obj_lib.LOGITS]
-    found = taps_lib._symbolic(model, set(wanted)) if wanted else {}
-    outputs, post = [found[p] for p in wanted], None
-    if obj_lib.LOGITS in paths:
-        logits, post = _logits_tensor(model, graph)
-        outputs.append(logits)
-        wanted = wanted + [obj_lib.LOGITS]
-    tapped = keras.Model(graph.inputs[0], outputs)
-    layers = [t.layer for t in taps_lib.list_taps(model, include_all=True) if t.path in paths] if pre_activation else []
-
-    def fn(x):
-        with _without_activation(layers):
-            outs = tapped.call(x, training=False)
-        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-        if post is not None:
-            outs[-1] = post(outs[-1])
-        return dict(zip(wanted, outs))
-
-    return fn
-
-
 class Renderer:
     """The compiled optimisation for one model, layer and batch; reusable (the weights are read live).
 
@@ -133,7 +58,7 @@ class Renderer:
 
     def __init__(self, model, layer, units=None, size=None, param="fourier", objective=None, value_range=None,
                  data=None, transforms="window", learning_rate=0.05, batch_size=64, cossim_power=2.0):
-        graph, (h, w, c) = _input_shape(model)
+        graph, (h, w, c) = model_lib.input_shape(model)
         self.model = model
         self.path = taps_lib.resolve(model, [layer])[0] if objective is None or layer is not None else None
         if size is None:
@@ -180,8 +105,8 @@ class Renderer:
         self.objective = objective
         if not objective.layers:
             raise ValueError(f"objective {objective!r} looks at no layer; add a unit objective to it")
-        self._taps = _tap_fn(model, graph, objective.layers, pre_activation=True)
-        self._taps_shown = _tap_fn(model, graph, objective.layers)
+        self._taps = model_lib.tap_fn(model, graph, objective.layers, pre_activation=True)
+        self._taps_shown = model_lib.tap_fn(model, graph, objective.layers)
         if isinstance(self.transform, tr_lib.Window) and not self._takes(self.transform.size(*self.model_size), c):
             # A model that needs its full input size (a Dense on flattened maps) sees the whole image,
             # still shifted over its period.
