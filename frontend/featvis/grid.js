@@ -17,8 +17,8 @@ export class ImageGrid {
     this.host = el("div", "nv-fv-grid");
     this.host.setAttribute("role", "listbox");
     this.host.setAttribute("aria-label", "Synthesized images, one per unit");
-    this.card.append(title, this.msg, this.host,
-      el("div", "nv-hint", "Each image is synthesized to excite its unit most. Click one, or use the arrow keys and Enter."));
+    this.hint = el("div", "nv-hint");
+    this.card.append(title, this.msg, this.host, this.hint);
     parent.append(this.card);
     this.selected = -1;
   }
@@ -28,6 +28,10 @@ export class ImageGrid {
     this.host.replaceChildren();
     this.buttons = [];
     const [, h, w] = data.shape;
+    const borrowed = data.units.filter((unit, i) => data.origin[i] !== unit).length;
+    this.hint.textContent = "Each image is synthesized to excite its unit most. Click one, or use the arrow keys and Enter." +
+      (borrowed ? ` ↺ (${borrowed} of ${data.units.length}): found by another unit's search and excites this unit more than` +
+        " its own search's image did: the two units respond to much the same pattern." : "");
     data.units.forEach((unit, i) => {
       const b = el("button", "nv-fv-tile");
       b.type = "button";

@@ -167,6 +167,9 @@ def test_layer_of_the_activations_tab_without_maps_says_so_and_html_stays_text(t
         assert tab.js("() => document.querySelector('.nv-layer-title').textContent") == XSS_LAYER
         assert tab.js("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
         assert tab.js("() => document.querySelector(\".nv-fv-tile[data-unit='1'] .nv-fv-value\").textContent") == "NaN"
+        # Unit 1's image was found by unit 0's search: marked, and the hint says how many are.
+        assert tab.js("() => [...document.querySelectorAll('.nv-fv-shared')].map((b) => b.dataset.unit)") == ["1"]
+        assert "↺ (1 of 3): found by another unit's search" in tab.js("() => document.querySelector('.nv-fv-grid-card .nv-hint').textContent")
     finally:
         tab.close()
 

@@ -267,6 +267,20 @@ def test_keep_best_lets_units_take_over_better_images_of_their_batch(small_cnn):
     assert (np.diag(means) >= means.max(axis=0) - 1e-5).all()
 
 
+def test_a_dead_unit_keeps_its_own_image_and_groups_share_their_best():
+    # Unit 2 is 0 on every image (a tie everywhere): it keeps its own search's image, not the first one.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(5, 3, activation="relu", name="conv")])
+    kernel, bias = model.get_layer("conv").get_weights()
+    kernel[..., 2], bias[2] = 0.0, -1.0
+    model.get_layer("conv").set_weights([kernel, bias])
+    for batch_size in (5, 2):  # one batch; three batches (the last padded), shared across batches
+        result = featvis.render(model, "conv", steps=12, batch_size=batch_size, verbose=0)
+        assert result.origin[2] == 2 and result.values[2] == 0.0
+        means = keras.Model(model.inputs[0], model.get_layer("conv").output)(result.images).numpy().mean(axis=(1, 2))
+        np.testing.assert_allclose(result.values, np.diag(means), rtol=1e-5, atol=1e-6)
+        assert (np.diag(means) >= means.max(axis=0) - 1e-5).all()
+
 @pytest.mark.parametrize("shape,window", [((16, 12, 3), (10, 7)), ((7, 9, 3), (4, 5)), ((6, 5, 1), (6, 3))])
 def test_fourier_window_is_the_shifted_spectrums_inverse_cropped_and_its_gradient_the_adjoint(shape, window):
     rng = np.random.default_rng(8)

@@ -4,7 +4,8 @@ Runs:
 - ``cnn``: the demo CNN trained 2 epochs with ``FeatureVisCallback`` (conv1 and conv2, steps 0 and the two
   epoch ends, 2 diversity images for 2 units of conv2) and ``ActivationsCallback`` on conv2 (with top
   dataset examples), so the dashboard can link the two tabs.
-- ``odd``: numpy writer: a layer named like HTML, grey images, no transparency; steps 0 and 10.
+- ``odd``: numpy writer: a layer named like HTML, grey images, no transparency, unit 1's image found by
+  unit 0's search; steps 0 and 10.
 - ``malformed``: a series whose header is not JSON.
 """
 import atexit
@@ -43,7 +44,7 @@ def featvis_logdir():
     rng = np.random.default_rng(0)
     helpers.write_pb(os.path.join(logdir, "odd"), {
         step: [feature_images_pb(XSS_LAYER, rng.random((3, 6, 6, 1)), [0, 1, 2], [1.0, np.nan, 3.0],
-                                 objective="<b>obj</b>")] for step in (0, 10)})
+                                 objective="<b>obj</b>", origin=[0, 0, 2])] for step in (0, 10)})
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.util import tensor_util
 

@@ -67,6 +67,7 @@ def test_html_names_and_nan_values_come_back_as_data(server):
     base, _ = server
     grid = helpers.get_json(base, P + "/grid", run="odd", layer=XSS_LAYER, step=10)
     assert grid["objective"] == "<b>obj</b>" and grid["values"][1] == "NaN" and grid["transparency"] is False
+    assert grid["origin"] == [0, 0, 2]
     assert decode_png(helpers.get(base, P + "/atlas", run="odd", layer=XSS_LAYER, step=10)[2]).shape == (12, 12, 3)
 
 

@@ -13,9 +13,6 @@ map (Fel et al. 2023): where in the image the objective's gradient went.
 >>> result.images.shape, result.values.shape, result.units.tolist()
 ((4, 16, 16, 3), (4,), [0, 1, 2, 3])
 """
-import time
-
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,28 +21,10 @@ from tb_nnvis.core.featvis import model as model_lib
 from tb_nnvis.core.featvis import objectives as obj_lib
 from tb_nnvis.core.featvis import param as param_lib
 from tb_nnvis.core.featvis import transforms as tr_lib
+from tb_nnvis.core.featvis.result import Progress, Result
 
 
-class Result:
-    """What :func:`render` returns.
-
-    Attributes:
-      images: ``[B, H, W, C]`` float32 in the model's input range (``value_range``).
-      values: ``[B]`` the objective each image reaches (untransformed image, no regularisers for the
-        default objective: the unit's mean activation).
-      units: ``[B]`` the unit each image is for (-1 for a custom objective without units).
-      origin: ``[B]`` the unit whose optimisation found each image (``units`` unless another unit's
-        image excited this one more; see :meth:`Renderer.run`).
-      transparency: ``[B, H, W]`` in [0, 1]: how much of the objective's gradient each pixel
-        accumulated over the optimisation (draw it as an alpha mask).
-    """
-
-    def __init__(self, images, values, units, transparency, value_range, objective, origin):
-        self.images, self.values, self.units, self.origin = images, values, units, origin
-        self.transparency, self.value_range, self.objective = transparency, value_range, objective
-
-    def __repr__(self):
-        return f"Result({len(self.images)} images {self.images.shape[1:]}, objective={self.objective})"
+POLISH_LR = 2.0  # the polish's learning rate, relative to the search's
 
 
 class Renderer:
@@ -81,6 +60,7 @@ class Renderer:
         if self.transform is not None and not isinstance(self.transform, tr_lib.Transform):
             raise TypeError(f"transforms must be 'window', 'standard', None or a Transform, got {transforms!r}")
         self.learning_rate = float(learning_rate)
+        self._lr = tf.Variable(self.learning_rate, trainable=False)  # lowered for the settling steps
 
         if objective is None:
             n_units = self._unit_count(model)
@@ -136,6 +116,7 @@ class Renderer:
         self._backward_window = tf.function(_Call(self._window_gradient), jit_compile=True)
         self._evaluate = tf.function(_Call(self._values), autograph=False)
         self._restart = tf.function(_Call(self._restart_from_best), autograph=False)
+        self._means = tf.function(_Call(self._unit_means), autograph=False)
 
     def _fused(self, objective, model_size, size, taps):
         """``objective`` as ``fn(acts, images) -> values`` compiled by XLA, or op by op where XLA cannot."""
@@ -231,7 +212,7 @@ class Renderer:
         for var, m, v, g in zip(self.variables, self._m, self._v, grads):
             tf.raw_ops.ResourceApplyAdam(
                 var=var.handle, m=m.handle, v=v.handle, beta1_power=0.9 ** self._t, beta2_power=0.999 ** self._t,
-                lr=self.learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=g)
+                lr=self._lr, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=g)
         return loss
 
     def _images(self):
@@ -262,20 +243,29 @@ class Renderer:
         acts = self._taps_shown(self._model_input(images))
         return self.objective(obj_lib.Scene(acts, images)), images
 
+    def _unit_means(self):
+        """``[batch, units]``: each image's (untransformed) channel mean for every unit of the layer."""
+        acts = self._taps_shown(self._model_input(self.param.image(self.variables)))[self.path]
+        return tf.reduce_mean(acts, axis=list(range(1, acts.shape.rank - 1)))
+
     def _restart_from_best(self):
         """Each unit continues from the image of the batch that excites it most (its own, usually).
 
         Units of a layer often share a pattern (stripes at nearby angles); when the optimisation of
         one found a better optimum for another, that one restarts from it: a free restart."""
-        images = self.param.image(self.variables)
-        acts = self._taps_shown(self._model_input(images))[self.path]
-        per_unit = tf.gather(acts, self._unit_var, axis=-1)
-        means = tf.reduce_mean(per_unit, axis=list(range(1, per_unit.shape.rank - 1)))  # [images, units]
-        best = tf.argmax(means, axis=0, output_type=tf.int32)
-        for var in self.variables + self._m + self._v:
-            var.assign(tf.gather(var, best, axis=self.param.batch_axis))
-        self._saliency.assign(tf.gather(self._saliency, best))
+        means = tf.gather(self._unit_means(), self._unit_var, axis=1)  # [image, unit]
+        own = tf.range(self.batch)
+        # A tie keeps the unit's own image: a dead unit (0 everywhere) would otherwise take the first.
+        best = tf.where(tf.linalg.diag_part(means) >= tf.reduce_max(means, axis=0), own,
+                        tf.argmax(means, axis=0, output_type=tf.int32))
+        self._take(best)
         return best
+
+    def _take(self, source):
+        """Image ``i`` of the batch (with its optimiser state and transparency) becomes image ``source[i]``."""
+        for var in self.variables + self._m + self._v:
+            var.assign(tf.gather(var, source, axis=self.param.batch_axis))
+        self._saliency.assign(tf.gather(self._saliency, source))
 
     # ---- running -----------------------------------------------------------------------------------
 
@@ -288,51 +278,93 @@ class Renderer:
         self._saliency.assign(tf.zeros_like(self._saliency))
         self._generator.reset_from_seed(seed + 7919 * group)
 
-    def run(self, steps=256, seed=0, verbose="auto", chunk=32, polish=None, keep_best=False):
+    def run(self, steps=256, seed=0, verbose="auto", chunk=32, polish=None, keep_best=True, settle=4):
         """Optimise ``steps`` steps from the images that ``seed`` gives; returns a :class:`Result`.
 
         The last ``polish`` steps (default ``steps // 8``) see the image untransformed, as it is
-        shown and judged. ``keep_best`` (default objective only): units of one batch share their
-        findings: at the start of the polish and at the end, each unit takes over the image of the
-        batch that excites it most when that is not its own (``Result.origin`` says whose
-        optimisation an image came from). Off by default, so that each image is its own unit's:
-        in layers whose units are near copies of each other, a unit would often end with the image
-        another unit found, which says more about the batch than about the unit.
+        shown and judged, at ``POLISH_LR`` times the learning rate: the search has found the
+        pattern, and the polish climbs its unit's plain channel mean.
+
+        ``keep_best`` (default objective only): a unit ends with the best image found for it
+        anywhere in the render. At the start of the polish, each unit takes over the
+        image of its batch that excites it most; at the end, the image of the whole render that
+        does (``Result.origin`` says whose optimisation found each image). Units of a trained layer
+        are often near copies of each other: their searches land in optima of one landscape, and
+        the best of them is the best image for all. ``settle`` last steps, from fresh optimiser
+        state at a tenth of the learning rate, then move each image up its own unit's gradient, so
+        that units that took one image end on its side that excites them more (a fresh Adam step is
+        a sign step: it raises its own unit at least as much as any other unit's step does).
         """
         if not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
         polish = min(steps // 8 if polish is None else int(polish), steps)
         groups = [self.units[i:i + self.batch] for i in range(0, len(self.units), self.batch)]
-        progress = _Progress(steps * len(groups), verbose)
-        parts = []
+        shared = self._unit_var is not None and keep_best
+        progress = Progress(steps * len(groups), verbose)
+        found = []
         for g, group in enumerate(groups):
             self._reset(int(seed), g)
-            shared = self._unit_var is not None and self.batch > 1
+            slots = np.resize(group, self.batch) if self._unit_var is not None else np.full(self.batch, -1)
             if self._unit_var is not None:
-                self._unit_var.assign(np.resize(group, self.batch).astype(np.int32))
+                self._unit_var.assign(slots.astype(np.int32))
             origin = np.arange(self.batch)
             done = 0
             while done < steps:
                 transformed = done < steps - polish
-                if not transformed and done == steps - polish:
-                    if shared and keep_best:
+                if done == steps - polish and not transformed:
+                    self._lr.assign(self.learning_rate * POLISH_LR)
+                    if shared and self.batch > 1:
                         origin = origin[self._restart().numpy()]
                 n = min(chunk, (steps - polish if transformed else steps) - done)
                 self._steps(tf.constant(n), transformed=transformed)
                 done += n
                 progress.update(g * steps + done)
-            if shared and keep_best:
-                origin = origin[self._restart().numpy()]
-            vals, imgs = self._evaluate()
-            k = len(group)
-            parts.append((vals.numpy()[:k], imgs.numpy()[:k], self._saliency.numpy()[:k],
-                          np.resize(group, self.batch)[origin[:k]] if self._unit_var is not None else origin[:k]))
-        values, images, sal, origin = (np.concatenate(p) for p in zip(*parts))
+            self._lr.assign(self.learning_rate)
+            if shared:
+                found.append(([v.numpy() for v in self.variables], self._saliency.numpy(), slots[origin],
+                              self._means().numpy()))
+            else:
+                found.append(self._finish(len(group), slots[origin] if self._unit_var is not None else origin))
+        if shared:
+            found = self._take_best(groups, found, settle)
+        values, images, sal, origin = (np.concatenate(p) for p in zip(*found))
         lo, hi = self.value_range
         peak = sal.reshape(len(sal), -1).max(axis=1).reshape(-1, 1, 1)
         return Result(images=(lo + (hi - lo) * images).astype(np.float32), values=values.astype(np.float32),
                       units=np.asarray(self.units), transparency=(sal / np.where(peak > 0, peak, 1)).astype(np.float32),
                       value_range=self.value_range, objective=repr(self.objective), origin=origin)
+
+    def _finish(self, k, origin):
+        """The first ``k`` images of the batch: (values, images, transparency, origin)."""
+        vals, imgs = self._evaluate()
+        return vals.numpy()[:k], imgs.numpy()[:k], self._saliency.numpy()[:k], origin[:k]
+
+    def _take_best(self, groups, found, settle):
+        """Each unit of each group continues from the image of the whole render that excites it most,
+        for ``settle`` steps (see :meth:`run`); the groups' (values, images, transparency, origin)."""
+        axis = self.param.batch_axis
+        variables = [np.concatenate([f[0][j] for f in found], axis=axis) for j in range(len(self.variables))]
+        saliency, owners, means = (np.concatenate([f[i] for f in found]) for i in (1, 2, 3))
+        parts = []
+        for g, group in enumerate(groups):
+            slots = np.resize(group, self.batch)
+            own = g * self.batch + np.arange(self.batch)
+            candidates = means[:, slots]
+            best = np.where(candidates[own, np.arange(self.batch)] >= candidates.max(axis=0), own,
+                            candidates.argmax(axis=0))  # ties keep the unit's own image
+            for var, value in zip(self.variables, variables):
+                var.assign(np.take(value, best, axis=axis))
+            self._saliency.assign(saliency[best])
+            self._unit_var.assign(slots.astype(np.int32))
+            for slot in self._m + self._v:
+                slot.assign(tf.zeros_like(slot))
+            self._t.assign(0.0)
+            if settle:
+                self._lr.assign(self.learning_rate / 10)
+                self._steps(tf.constant(int(settle)), transformed=False)
+                self._lr.assign(self.learning_rate)
+            parts.append(self._finish(len(group), owners[best]))
+        return parts
 
 
 class _Call:
@@ -346,28 +378,9 @@ class _Call:
         return self.fn(*args, **kwargs)
 
 
-class _Progress:
-    """Keras's ``Progbar`` for renders that take a while (``verbose="auto"``: once the steps after the
-    first call, which traces, say the whole render takes more than 5 s)."""
-
-    def __init__(self, total, verbose):
-        self.total, self.verbose, self.bar, self.timed = total, verbose, None, None
-
-    def update(self, done):
-        if self.bar is None and self.verbose:
-            if self.timed is None:
-                self.timed = (time.time(), done)
-            else:
-                rate = (time.time() - self.timed[0]) / max(done - self.timed[1], 1)
-                if self.verbose != "auto" or rate * self.total > 5.0:
-                    self.bar = keras.utils.Progbar(self.total, unit_name="step")
-        if self.bar is not None:
-            self.bar.update(done)
-
-
 def render(model, layer, units=None, steps=256, size=None, param="fourier", objective=None, seed=0,
            value_range=None, data=None, transforms="window", learning_rate=0.05, batch_size=64, verbose="auto",
-           cossim_power=2.0, keep_best=False):
+           cossim_power=2.0, keep_best=True):
     """Synthesize the image that excites each unit of ``layer`` most.
 
     Args:
@@ -395,7 +408,8 @@ def render(model, layer, units=None, steps=256, size=None, param="fourier", obje
         times the cosine of the layer's output with the unit's axis to this power
         (:func:`~.objectives.channel_cossim`), the last steps its plain channel mean; 0: the plain
         channel mean throughout.
-      keep_best: let units of a batch take over each other's better images (see :meth:`Renderer.run`).
+      keep_best: each unit ends with the best image found for it in the render, whichever unit's
+        search found it (``Result.origin``; see :meth:`Renderer.run`). False: each its own search's.
 
     Returns:
       a :class:`Result` (``images``, ``values``, ``units``, ``transparency``).
