@@ -10,6 +10,10 @@
 const NONFINITE = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
 // Keys whose string values are real strings, never encoded numbers.
 const STRING_KEYS = new Set(["error", "hint", "layout", "name", "run", "layer", "message", "dtype", "tag"]);
+// Keys of (nested) arrays of words and names: a word "NaN" or "Infinity" in a text stays a word.
+const WORD_KEYS = new Set(["tokens", "class_names", "vocabulary", "matched_tokens"]);
+const SPELLING = (v) => (Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : v);
+const respell = (v) => (Array.isArray(v) ? v.map(respell) : typeof v === "number" ? SPELLING(v) : v);
 
 export class ApiError extends Error {
   constructor(message, status = 0, route = "") {
@@ -36,6 +40,8 @@ export function decodeNonFinite(key, value) {
   if (typeof value === "string" && Object.prototype.hasOwnProperty.call(NONFINITE, value) && !STRING_KEYS.has(key)) {
     return NONFINITE[value];
   }
+  // The reviver sees an array's items (keyed by index) before the array: undo what it did to words.
+  if (Array.isArray(value) && WORD_KEYS.has(key)) return respell(value);
   return value;
 }
 

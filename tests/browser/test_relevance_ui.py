@@ -164,6 +164,23 @@ def test_nan_relevance_shows_as_missing_not_as_a_colour(tb, browser):
         tab.close()
 
 
+def test_words_spelt_like_non_finite_numbers_stay_words(tb, browser):
+    # The server spells NaN and Inf as strings; a text's word "NaN" or a class named "Infinity" must not
+    # come back as a number, while a relevance value spelt "NaN" must.
+    tab = Tab(browser, deep_link(tb, run="odd", name="nan text", step=5))
+    try:
+        tab.wait_for("() => document.querySelector('.nv-doc .nv-token')")
+        got = tab.frame.evaluate("""async () => {
+            const api = await import(new URL('static/shared/api.js', document.baseURI).href);
+            const d = api.parseJSON('{"tokens": [["NaN", "Infinity", "x"], ["-Infinity"]], "class_names": ["NaN"],'
+                                    + ' "relevance": [["NaN", 1, "-Infinity"]]}');
+            return [d.tokens, d.class_names, Number.isNaN(d.relevance[0][0]), d.relevance[0][2] === -Infinity];
+        }""")
+        assert got == [[["NaN", "Infinity", "x"], ["-Infinity"]], ["NaN"], True, True]
+    finally:
+        tab.close()
+
+
 def test_unit_click_lands_on_the_activations_unit(tb, browser):
     tab = Tab(browser, deep_link(tb, run="cnn", name="probes", probe=2))
     try:

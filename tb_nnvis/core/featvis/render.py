@@ -326,7 +326,7 @@ class Renderer:
             else:
                 found.append(self._finish(len(group), slots[origin] if self._unit_var is not None else origin))
         if shared:
-            found = self._take_best(groups, found, settle)
+            found = self._take_best(groups, found, settle if steps else 0)
         values, images, sal, origin = (np.concatenate(p) for p in zip(*found))
         lo, hi = self.value_range
         peak = sal.reshape(len(sal), -1).max(axis=1).reshape(-1, 1, 1)
