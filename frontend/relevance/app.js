@@ -281,7 +281,8 @@ class RelevanceApp {
   }
 
   setOption(name, value) {
-    if (name === "probe") this.leaveMember();
+    // A member is drawn for the target and composite SpRAy analysed: choosing another goes back to the probes.
+    if (name === "probe" || name === "target" || name === "composite") this.leaveMember();
     this.S[name] = value;
     this.sync();
     if (name === "probe") { this.renderProbes(); this.renderTargets(); }

@@ -197,6 +197,12 @@ def test_a_member_opens_in_the_main_view_with_its_controls_scale_and_deep_link(t
         assert tab.js("document.querySelector('.nv-relevance .nv-header').hidden") is False
         tab.page.wait_for_timeout(300)
         assert "spray_member" not in tab.page.url
+        # the sidebar's target menu, while a member is open, goes back to the probes with that target
+        tab.frame.locator(".nv-spray-member").first.click()
+        tab.wait_for("() => document.querySelector('.nv-member-detail')")
+        tab.frame.select_option("#nv-target", index=1)
+        tab.wait_for("() => !document.querySelector('.nv-member-detail') && document.querySelector('.nv-probe-detail')")
+        assert tab.js("window.__nnvisRelevance.S.target") == tab.js("document.querySelector('#nv-target').value") != "predicted"
         # an out-of-range member in a link says so
     finally:
         tab.close()
