@@ -7,7 +7,7 @@
 
 import { onThemeChange } from "../shared/theme.js";
 import { mountDashboard } from "../shared/mount.js";
-import { showEmpty } from "../shared/tags.js";
+import { probesNewerThan, showEmpty } from "../shared/tags.js";
 import { getJSON, showError, errorText, apiUrl } from "../shared/api.js";
 import { onRunsChanged, onDataReloaded, setUrlState, primeUrlState } from "../shared/host.js";
 import { StepSlider } from "../shared/slider.js";
@@ -244,8 +244,7 @@ class ActivationsApp {
    * same name with other probes, so the probe shown is not the one these maps were computed on. */
   probesNewerThanStep() {
     const pi = this.tags && (this.tags.probe_inputs || {})[this.S.run];
-    const st = this.stepsInfo && (this.stepsInfo.steps || []).find((s) => s.step === this.S.step);
-    return !!(pi && pi.wall_time && st && st.wall_time < pi.wall_time - 2); // seconds; a restart takes longer
+    return probesNewerThan(pi, this.stepsInfo && (this.stepsInfo.steps || []).find((s) => s.step === this.S.step));
   }
 
   recolor() { this.layerView.recolor(); }

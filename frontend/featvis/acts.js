@@ -7,6 +7,7 @@
 import { getJSON, getImageData, PromiseCache, showError, errorText } from "../shared/api.js";
 import { unitMapCanvas, statIntervals, valueAt } from "../shared/atlas.js";
 import { tabHref } from "../shared/links.js";
+import { probesNewerThan } from "../shared/tags.js";
 import { el } from "../shared/dom.js";
 import { fmt } from "../shared/format.js";
 
@@ -65,9 +66,11 @@ export class ActivationsSection {
     const tags = await this.get("tags", {});
     const info = ((tags.runs || {})[run] || {})[layer];
     if (!info) return { info: null, message: `The Activations tab has no maps of layer “${layer}” in run “${run}”.` };
-    const steps = (await this.get("steps", { run, layer })).steps.map((s) => s.step);
+    const steps = (await this.get("steps", { run, layer })).steps;
     const probes = (tags.probe_inputs || {})[run];
-    return { info, step: nearestStep(steps, step), asked: step, probeImages: !!(probes && probes.count), message: "" };
+    const near = nearestStep(steps.map((s) => s.step), step);
+    const stale = probesNewerThan(probes, steps.find((s) => s.step === near));
+    return { info, step: near, asked: step, probeImages: !!(probes && probes.count) && !stale, stale, message: "" };
   }
 
   render(href, message) {
@@ -98,6 +101,10 @@ export class ActivationsSection {
     const more = head.info.probes > count ? ` (the first ${count} of ${head.info.probes} probes)` : "";
     this.maps.replaceChildren(title, row, readout, el("div", "nv-hint",
       `The unit's map for each probe input${more}, each on its own scale, coloured as in the Activations tab. Hover for the value.`));
+    if (head.stale) {
+      row.before(el("div", "nv-message nv-warn nv-probe-stale", "This step was written before the run's current probe "
+        + "inputs (the run was restarted under the same name): its inputs are not shown."));
+    }
     let answers;
     try {
       answers = await Promise.all(Array.from({ length: count }, (_, probe) => Promise.all([

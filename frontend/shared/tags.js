@@ -28,6 +28,14 @@ export function runItems(tags, hostRuns, unit = "layers") {
     meta: have.includes(r) ? `${Object.keys(tags.runs[r]).length} ${unit}` : "no data" }));
 }
 
+/** True when a run's probe inputs (`probeInputs`, from the Activations tags' probe_inputs) were written after
+ *  the step `stepInfo` ({step, wall_time}) of a layer: the run was restarted under the same name with other
+ *  probes, so they are not the inputs that step's maps were computed on.
+ *  probesNewerThan({count: 2, wall_time: 2000}, {step: 4, wall_time: 1004}) === true */
+export function probesNewerThan(probeInputs, stepInfo) {
+  return !!(probeInputs && probeInputs.wall_time && stepInfo && stepInfo.wall_time < probeInputs.wall_time - 2); // a restart takes longer
+}
+
 /** After TensorBoard reloaded its data: fresh tags into app.tags and the run list redrawn. Returns false
  *  when the tags could not be read (the page keeps what it shows). */
 export async function refreshTags(app) {

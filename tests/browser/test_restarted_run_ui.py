@@ -40,6 +40,9 @@ def restarted_logdir(tmp_path_factory):
         old[step].append(summary.activations_pb("pool", rng.random((2, 2, 2, 3))))
     for step in range(3):  # the new session has written conv only
         new.setdefault(step, []).append(summary.activations_pb("conv", rng.random((2, 4, 4, 3))))
+    # Feature visualizations of both layers, so that its unit panel shows the Activations tab's maps too.
+    old[4].append(summary.feature_images_pb("pool", rng.random((3, 6, 6, 3)), [0, 1, 2], [1.0, 2.0, 3.0]))
+    new[2].append(summary.feature_images_pb("conv", rng.random((3, 6, 6, 3)), [0, 1, 2], [1.0, 2.0, 3.0]))
     _write_session(run / "events.out.tfevents.1000000000.first", old, 1_000_000_000.0)
     _write_session(run / "events.out.tfevents.1000001000.second", new, 1_000_001_000.0)
     return run.parent
@@ -75,5 +78,27 @@ def test_maps_of_an_earlier_session_are_not_drawn_beside_the_later_session_s_pro
                     assert stale.is_hidden()
                     image.wait_for(state="visible", timeout=10000)
                 assert not tab.errors, tab.errors
+            finally:
+                tab.close()
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_feature_visualization_unit_panel_does_not_show_the_later_session_s_probes_either(restarted_logdir, browser,
+                                                                                          load_fast):
+    from tests.browser.test_featvis_ui import Page, link
+
+    with helpers.tensorboard(restarted_logdir, load_fast=load_fast) as base:
+        # Rust loader: pool's maps are the first session's, under the second session's probes (see above)
+        stale_layers = {"pool"} if load_fast == "true" else set()
+        for layer in ["conv", "pool"]:
+            tab = Page(browser, link(base, run="run", layer=layer, unit=1))
+            try:
+                tab.frame.wait_for_function("() => document.querySelectorAll('.nv-fv-map canvas').length === 2")
+                warning = tab.frame.locator(".nv-fv-acts .nv-probe-stale")
+                if layer in stale_layers:
+                    assert "restarted" in warning.text_content()
+                    assert tab.frame.locator(".nv-fv-map-input").count() == 0
+                else:
+                    assert warning.count() == 0 and tab.frame.locator(".nv-fv-map-input").count() == 2
             finally:
                 tab.close()
