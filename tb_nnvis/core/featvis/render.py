@@ -275,6 +275,7 @@ class Renderer:
         for slot in self._m + self._v:
             slot.assign(tf.zeros_like(slot))
         self._t.assign(0.0)
+        self._lr.assign(self.learning_rate)  # the polish's rate stays until the next render starts
         self._saliency.assign(tf.zeros_like(self._saliency))
         self._generator.reset_from_seed(seed + 7919 * group)
 
@@ -319,7 +320,6 @@ class Renderer:
                 self._steps(tf.constant(n), transformed=transformed)
                 done += n
                 progress.update(g * steps + done)
-            self._lr.assign(self.learning_rate)
             if shared:
                 found.append(([v.numpy() for v in self.variables], self._saliency.numpy(), slots[origin],
                               self._means().numpy()))
