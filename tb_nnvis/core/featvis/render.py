@@ -115,7 +115,6 @@ class Renderer:
         self._forward_window = tf.function(_Call(self._window_images), jit_compile=True)
         self._backward_window = tf.function(_Call(self._window_gradient), jit_compile=True)
         self._evaluate = tf.function(_Call(self._values), autograph=False)
-        self._restart = tf.function(_Call(self._restart_from_best), autograph=False)
         self._means = tf.function(_Call(self._unit_means), autograph=False)
 
     def _fused(self, objective, model_size, size, taps):
@@ -248,33 +247,23 @@ class Renderer:
         acts = self._taps_shown(self._model_input(self.param.image(self.variables)))[self.path]
         return tf.reduce_mean(acts, axis=list(range(1, acts.shape.rank - 1)))
 
-    def _restart_from_best(self):
-        """Each unit continues from the image of the batch that excites it most (its own, usually).
-
-        Units of a layer often share a pattern (stripes at nearby angles); when the optimisation of
-        one found a better optimum for another, that one restarts from it: a free restart."""
-        means = tf.gather(self._unit_means(), self._unit_var, axis=1)  # [image, unit]
-        own = tf.range(self.batch)
-        # A tie keeps the unit's own image: a dead unit (0 everywhere) would otherwise take the first.
-        best = tf.where(tf.linalg.diag_part(means) >= tf.reduce_max(means, axis=0), own,
-                        tf.argmax(means, axis=0, output_type=tf.int32))
-        self._take(best)
-        return best
-
     def _take(self, source):
         """Image ``i`` of the batch (with its optimiser state and transparency) becomes image ``source[i]``."""
         for var in self.variables + self._m + self._v:
             var.assign(tf.gather(var, source, axis=self.param.batch_axis))
         self._saliency.assign(tf.gather(self._saliency, source))
 
+    def _fresh_optimizer(self):
+        for slot in self._m + self._v:
+            slot.assign(tf.zeros_like(slot))
+        self._t.assign(0.0)
+
     # ---- running -----------------------------------------------------------------------------------
 
     def _reset(self, seed, group):
         for var, value in zip(self.variables, self.param.initial_values(self.batch, seed + 7919 * group)):
             var.assign(value)
-        for slot in self._m + self._v:
-            slot.assign(tf.zeros_like(slot))
-        self._t.assign(0.0)
+        self._fresh_optimizer()
         self._lr.assign(self.learning_rate)  # the polish's rate stays until the next render starts
         self._saliency.assign(tf.zeros_like(self._saliency))
         self._generator.reset_from_seed(seed + 7919 * group)
@@ -315,7 +304,9 @@ class Renderer:
                 if done == steps - polish and not transformed:
                     self._lr.assign(self.learning_rate * POLISH_LR)
                     if shared and self.batch > 1:
-                        origin = origin[self._restart().numpy()]
+                        best = _best_sources(self._means().numpy()[:, slots], np.arange(self.batch))
+                        self._take(best)
+                        origin = origin[best]
                 n = min(chunk, (steps - polish if transformed else steps) - done)
                 self._steps(tf.constant(n), transformed=transformed)
                 done += n
@@ -348,23 +339,29 @@ class Renderer:
         parts = []
         for g, group in enumerate(groups):
             slots = np.resize(group, self.batch)
-            own = g * self.batch + np.arange(self.batch)
-            candidates = means[:, slots]
-            best = np.where(candidates[own, np.arange(self.batch)] >= candidates.max(axis=0), own,
-                            candidates.argmax(axis=0))  # ties keep the unit's own image
+            best = _best_sources(means[:, slots], g * self.batch + np.arange(self.batch))
             for var, value in zip(self.variables, variables):
                 var.assign(np.take(value, best, axis=axis))
             self._saliency.assign(saliency[best])
             self._unit_var.assign(slots.astype(np.int32))
-            for slot in self._m + self._v:
-                slot.assign(tf.zeros_like(slot))
-            self._t.assign(0.0)
+            self._fresh_optimizer()
             if settle:
                 self._lr.assign(self.learning_rate / 10)
                 self._steps(tf.constant(int(settle)), transformed=False)
                 self._lr.assign(self.learning_rate)
             parts.append(self._finish(len(group), owners[best]))
         return parts
+
+
+def _best_sources(means, own):
+    """For each unit (a column of ``means`` ``[image, unit]``), the image that excites it most; a tie keeps
+    its own image ``own[unit]`` (a dead unit, 0 on every image, would otherwise take the first).
+
+    >>> _best_sources(np.array([[1.0, 0.0, 5.0], [2.0, 0.0, 1.0]]), np.array([0, 1, 1])).tolist()
+    [1, 1, 0]
+    """
+    units = np.arange(means.shape[1])
+    return np.where(means[own, units] >= means.max(axis=0), own, means.argmax(axis=0))
 
 
 class _Call:
